@@ -1,0 +1,1 @@
+"""The local stack: the whole system from template.yaml on one machine, on moto, with no Docker."""

@@ -1,0 +1,1 @@
+"""Omnichannel loyalty: the domain package shared by every function (the Lambda layer)."""

@@ -1,0 +1,1 @@
+"""The canonical event log: every accepted event, stored once by event id."""

@@ -1,0 +1,1 @@
+"""Channel ingest: verify signed webhooks, normalise them into canonical events, queue them."""

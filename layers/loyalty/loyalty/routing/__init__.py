@@ -1,0 +1,1 @@
+"""The router: which concern's queue gets which event, declared as data."""

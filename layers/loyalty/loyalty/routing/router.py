@@ -1,0 +1,94 @@
+"""Route event-log changes (stream records) to the queues of the concerns that need them.
+
+Two stages of an event reach the router through the table's stream:
+- ``recorded``: the event item was inserted (a new canonical event);
+- ``attributed``: identity resolution set its ``customer_id`` (a MODIFY).
+Consumers that need the customer (points, analytics) receive the attributed stage; those that
+do not (identity itself, stock) receive the recorded one. Events with no identifiers at all are
+never attributed, so analytics takes them at the recorded stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from loyalty.eventlog.store import ENTITY
+from loyalty.models.events import ChannelEvent, EventType
+from loyalty.models.merges import MERGE_ENTITY, CustomerMerged
+from loyalty.settings import Settings
+
+Stage = Literal["recorded", "attributed"]
+
+STOCK_TYPES = frozenset(
+    {
+        EventType.ORDER_PLACED,
+        EventType.ORDER_COMPLETED,
+        EventType.ORDER_CANCELLED,
+        EventType.ORDER_REFUNDED,
+        EventType.STOCK_COUNTED,
+        EventType.STOCK_ADJUSTED,
+    }
+)
+POINTS_TYPES = frozenset({EventType.ORDER_COMPLETED, EventType.ORDER_REFUNDED, EventType.ORDER_CANCELLED})
+
+
+class RoutedEvent(BaseModel):
+    """What a concern's queue carries: the canonical event and, once known, its customer."""
+
+    stage: Stage
+    customer_id: str | None = None
+    event: ChannelEvent
+
+
+@dataclass(frozen=True)
+class Route:
+    concern: str
+    queue_setting: str
+    wants: Callable[[Stage, ChannelEvent], bool]
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("identity", "identity_queue_url", lambda stage, e: stage == "recorded" and bool(e.identifiers)),
+    Route("stock", "stock_queue_url", lambda stage, e: stage == "recorded" and e.type in STOCK_TYPES),
+    Route("points", "points_queue_url", lambda stage, e: stage == "attributed" and e.type in POINTS_TYPES),
+    Route(
+        "analytics",
+        "analytics_queue_url",
+        lambda stage, e: stage == "attributed" or (stage == "recorded" and not e.identifiers),
+    ),
+)
+
+
+def stage_of(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> Stage | None:
+    """The stage a stream record represents, or None when it is not for the router."""
+    if not new or new.get("entity") != ENTITY:
+        return None
+    if not old:
+        return "recorded"
+    if new.get("customer_id") and not old.get("customer_id"):
+        return "attributed"
+    return None
+
+
+def plan(
+    new: Mapping[str, Any] | None, old: Mapping[str, Any] | None, settings: Settings
+) -> list[tuple[str, RoutedEvent | CustomerMerged]]:
+    """(queue url, message) pairs for one stream record; empty when nothing is to be routed."""
+    if new and not old and new.get("entity") == MERGE_ENTITY:
+        merged = CustomerMerged.model_validate_json(new["data"])
+        return [(settings.points_queue_url, merged)] if settings.points_queue_url else []
+    stage = stage_of(new, old)
+    if stage is None or new is None:
+        return []
+    event = ChannelEvent.model_validate_json(new["data"])
+    message = RoutedEvent(stage=stage, customer_id=new.get("customer_id"), event=event)
+    out: list[tuple[str, RoutedEvent | CustomerMerged]] = []
+    for route in ROUTES:
+        url = getattr(settings, route.queue_setting)
+        if url and route.wants(stage, event):
+            out.append((url, message))
+    return out

@@ -1,0 +1,39 @@
+"""Send one stream record's routed messages to the concern queues."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loyalty import aws
+from loyalty.errors import TransientError
+from loyalty.models.merges import CustomerMerged
+from loyalty.routing.router import RoutedEvent, plan
+from loyalty.settings import get_settings
+
+
+def _type_of(message: RoutedEvent | CustomerMerged) -> str:
+    return message.event.type.value if isinstance(message, RoutedEvent) else f"customer.{message.kind}d"
+
+
+def route_record(new_image: Mapping[str, Any] | None, old_image: Mapping[str, Any] | None) -> list[str]:
+    """Route one record (images already deserialised); returns the queue urls written to.
+
+    A failure raises, so the stream batch reports this record and the stream retries it;
+    consumers are idempotent by event id, so a message sent twice is applied once.
+    """
+    sent = []
+    sqs = aws.client("sqs")
+    for url, message in plan(new_image, old_image, get_settings()):
+        try:
+            sqs.send_message(
+                QueueUrl=url,
+                MessageBody=message.model_dump_json(),
+                MessageAttributes={"type": {"DataType": "String", "StringValue": _type_of(message)}},
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise TransientError(f"cannot route to {url}: {err}") from err
+        sent.append(url.rsplit("/", 1)[-1])
+    return sent

@@ -13,6 +13,7 @@ import boto3
 from devstack.template import ROOT, Resolver, load, resources_of
 
 LOCAL_SECRETS = ROOT / "config" / "local-secrets.json"
+LOCAL_PARAMETERS = ROOT / "config" / "local-parameters.json"
 
 TABLE = "AWS::DynamoDB::Table"
 QUEUE = "AWS::SQS::Queue"
@@ -85,6 +86,12 @@ def local_secrets() -> dict[str, list[str]]:
     return data
 
 
+def local_parameters() -> dict[str, str]:
+    """Template parameter overrides for the local stack and the tests (e.g. Stage=local)."""
+    data: dict[str, str] = json.loads(LOCAL_PARAMETERS.read_text())
+    return {k: str(v) for k, v in data.items()}
+
+
 def provision(
     endpoint_url: str | None = None,
     region: str = "eu-west-1",
@@ -93,7 +100,8 @@ def provision(
 ) -> Resolver:
     """Create every table, queue, secret and parameter of the template; return the resolver."""
     template = template or load()
-    resolver = Resolver(template, region=region, parameters=dict(parameters or {}))
+    overrides = local_parameters() if parameters is None else parameters
+    resolver = Resolver(template, region=region, parameters=dict(overrides))
     ddb = _client("dynamodb", endpoint_url, region)
     sqs = _client("sqs", endpoint_url, region)
     for logical, res in resources_of(template, TABLE).items():

@@ -80,6 +80,8 @@ class Capacity:
     read_units: float = 0.0
     write_units: float = 0.0
     calls: dict[str, int] = field(default_factory=dict)
+    #: writes refused by their condition: DynamoDB bills them (1 WCU per KB) but reports nothing
+    failed_writes: int = 0
 
     def add(self, op: str, consumed: Any) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
@@ -139,6 +141,13 @@ class Table:
         try:
             response = getattr(self._client, op)(**kwargs)
         except ClientError as err:
+            if CAPACITY is not None and op in {
+                "put_item",
+                "update_item",
+                "delete_item",
+                "transact_write_items",
+            }:
+                CAPACITY.failed_writes += 1
             raise _translate(err) from err
         except BotoCoreError as err:  # connection reset, read timeout: retry later
             raise TransientError(str(err)) from err

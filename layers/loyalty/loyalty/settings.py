@@ -24,6 +24,10 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     event_retention_days: int = Field(default=400, alias="EVENT_RETENTION_DAYS", ge=7)
     secrets_max_age_s: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
+    # identity (loyalty.identity.policy): junk identifiers, per-type limits, merge fan-in cap
+    identity_blocklist: str = Field(default="", alias="IDENTITY_BLOCKLIST")
+    identifier_limits: str = Field(default="", alias="IDENTIFIER_LIMITS")
+    merge_max_customers: int = Field(default=3, alias="MERGE_MAX_CUSTOMERS", ge=2, le=20)
 
 
 @lru_cache(maxsize=1)

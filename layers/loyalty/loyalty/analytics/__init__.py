@@ -1,0 +1,1 @@
+"""Daily KPIs per channel and cross-channel behaviours (ROPO, showrooming)."""

@@ -1,0 +1,160 @@
+"""Daily KPIs per channel: counted once per event, cross-channel behaviours, the API."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devstack.template import Resolver
+from loyalty.analytics.kpis import Kpis, counters_for
+from loyalty.ingest.service import normalise_delivery
+from loyalty.models.events import ChannelEvent
+from loyalty.routing.router import RoutedEvent
+from tests.support.lambdas import LambdaContext, api_event, load_event, load_function, sqs_event
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _event(channel: str, sample: str, **changes: Any) -> ChannelEvent:
+    doc = load_event(f"webhooks/{sample}")
+    doc.update(changes)
+    (event,) = normalise_delivery(channel, json.dumps(doc).encode(), NOW)
+    return event
+
+
+def _routed(event: ChannelEvent, customer: str | None = "c_1") -> RoutedEvent:
+    return RoutedEvent(stage="attributed" if customer else "recorded", customer_id=customer, event=event)
+
+
+def test_counters_of_a_store_sale() -> None:
+    sale = _event("pos", "pos_sale.json")
+    assert counters_for(sale) == {
+        "events": 1,
+        "ev_order_completed": 1,
+        "orders": 1,
+        "rev_EUR": 12450,
+        "pay_card": 1,
+        "payrev_card_EUR": 12450,
+    }
+
+
+def test_duplicates_are_counted_once_and_derived_figures_follow(stack: Resolver) -> None:
+    kpis = Kpis()
+    first = _event("pos", "pos_sale.json")
+    second = _event("pos", "pos_sale.json", ticket_id="T-000482", total="75.50", payment={"method": "cash"})
+    for routed in [_routed(first), _routed(first), _routed(second, "c_2"), _routed(first)]:
+        kpis.apply(routed)
+    day = kpis.daily(first.occurred_at.date())["channels"]["pos"]
+    assert day["orders"] == 2
+    assert day["revenue"] == {"EUR": 200.0}
+    assert day["average_ticket"] == {"EUR": 100.0}
+    assert day["sales_by_payment_method"] == {
+        "card": {"orders": 1, "revenue": {"EUR": 124.5}},
+        "cash": {"orders": 1, "revenue": {"EUR": 75.5}},
+    }
+    assert day["active_customers"] == 2
+
+
+_EXAMPLE = itertools.count()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.lists(st.integers(min_value=0, max_value=4), min_size=1, max_size=15))
+def test_any_redelivery_order_gives_the_same_totals(stack: Resolver, order: list[int]) -> None:
+    # each example gets its own day and ticket ids: the moto table is shared across examples
+    n = next(_EXAMPLE)
+    day = date(2030, 1, 1) + timedelta(days=n)
+    at = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+    events = [
+        _event("pos", "pos_sale.json", ticket_id=f"T-P{n}-{i}", total=f"{10 * (i + 1)}.00").model_copy(
+            update={"occurred_at": at}
+        )
+        for i in range(5)
+    ]
+    kpis = Kpis()
+    for index in order:
+        kpis.apply(_routed(events[index], f"c_{index}"))
+    seen = set(order)
+    got = kpis.daily(day)["channels"]["pos"]
+    assert got["orders"] == len(seen)
+    assert got["revenue"] == {"EUR": sum(10 * (i + 1) for i in seen)}
+    assert got["active_customers"] == len(seen)
+
+
+def test_ropo_viewed_online_then_bought_in_store(stack: Resolver) -> None:
+    kpis = Kpis()
+    view = _event("app", "app_product_viewed.json", properties={"sku": "SKU-JACKET-M"})
+    sale = _event("pos", "pos_sale.json")
+    sale = sale.model_copy(update={"occurred_at": view.occurred_at + timedelta(days=3)})
+    kpis.apply(_routed(view))
+    kpis.apply(_routed(sale))
+    assert kpis.daily(sale.occurred_at.date())["channels"]["pos"]["ropo_orders"] == 1
+
+
+def test_showrooming_viewed_in_store_then_bought_online(stack: Resolver) -> None:
+    kpis = Kpis()
+    view = _event(
+        "app", "app_product_viewed.json", properties={"sku": "SKU-SNEAKER-42", "store_id": "MAD-SOL"}
+    )
+    order = _event("web", "web_order_paid.json")
+    order = order.model_copy(update={"occurred_at": view.occurred_at + timedelta(days=1)})
+    kpis.apply(_routed(view))
+    kpis.apply(_routed(order))
+    web = kpis.daily(order.occurred_at.date())["channels"]["web"]
+    assert (web["showrooming_orders"], web["orders"]) == (1, 1)
+
+
+def test_a_view_long_before_the_purchase_is_not_ropo(stack: Resolver) -> None:
+    kpis = Kpis()
+    view = _event("app", "app_product_viewed.json", properties={"sku": "SKU-JACKET-M"})
+    sale = _event("pos", "pos_sale.json").model_copy(
+        update={"occurred_at": view.occurred_at + timedelta(days=45)}
+    )
+    kpis.apply(_routed(view))
+    kpis.apply(_routed(sale))
+    assert kpis.daily(sale.occurred_at.date())["channels"]["pos"]["ropo_orders"] == 0
+
+
+def test_handler_counts_and_fails_a_poisoned_message_alone(
+    stack: Resolver, lambda_context: LambdaContext
+) -> None:
+    handler = load_function("aggregate_kpis").handler
+    sale = _routed(_event("pos", "pos_sale.json"))
+    result = handler(sqs_event([sale.model_dump_json(), "nope"]), lambda_context)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert Kpis().daily(sale.event.occurred_at.date())["channels"]["pos"]["orders"] == 1
+
+
+def _get(path: str, day: str) -> tuple[int, dict[str, Any]]:
+    api = load_function("kpis_api")
+    resp = api.handler(
+        api_event("GET", path, path_parameters={"day": day}, resource="/kpis/daily/{day}"), LambdaContext()
+    )
+    return resp["statusCode"], json.loads(resp["body"])
+
+
+def test_api_answers_the_day_and_refuses_bad_dates(stack: Resolver) -> None:
+    sale = _event("pos", "pos_sale.json")
+    Kpis().apply(_routed(sale))
+    day = sale.occurred_at.date().isoformat()
+    status, body = _get(f"/kpis/daily/{day}", day)
+    assert status == 200
+    assert body["channels"]["pos"]["orders"] == 1
+    assert _get("/kpis/daily/2026-13-45", "2026-13-45")[1]["error"]["code"] == "invalid_date"
+    assert _get("/kpis/daily/yesterday", "yesterday")[0] == 422
+
+
+@pytest.mark.parametrize("sample", ["email_events.json"])
+def test_events_without_a_customer_are_counted_too(stack: Resolver, sample: str) -> None:
+    events = normalise_delivery("email", json.dumps(load_event(f"webhooks/{sample}")).encode(), NOW)
+    for event in events:
+        Kpis().apply(_routed(event, None))
+    day = Kpis().daily(events[1].occurred_at.date())["channels"]["email"]
+    assert day["events_by_type"]["email_opened"] == 1
+    assert day["active_customers"] == 0

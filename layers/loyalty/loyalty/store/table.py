@@ -82,6 +82,8 @@ class Capacity:
     calls: dict[str, int] = field(default_factory=dict)
     #: writes refused by their condition: DynamoDB bills them (1 WCU per KB) but reports nothing
     failed_writes: int = 0
+    #: transactions whose capacity the emulator did not report, computed from the item sizes
+    computed_transaction_units: float = 0.0
 
     def add(self, op: str, consumed: Any) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
@@ -99,6 +101,25 @@ class Capacity:
 
 #: Set by benchmarks to collect consumed capacity of every call; ``None`` in production.
 CAPACITY: Capacity | None = None
+
+
+def _size(value: Any) -> int:
+    """DynamoDB's item size rule, approximately: attribute names + values in wire format."""
+    if isinstance(value, dict):
+        return sum(len(k) + _size(v) for k, v in value.items())
+    if isinstance(value, list):
+        return sum(_size(v) for v in value) + 3
+    return len(str(value))
+
+
+def transaction_write_units(actions: Sequence[Mapping[str, Any]]) -> float:
+    """Billed WCU of a write transaction: 2 per KB (rounded up) of each item it writes or checks."""
+    units = 0
+    for action in actions:
+        ((_kind, body),) = action.items()
+        size = _size(body.get("Item") or body.get("Key") or {})
+        units += 2 * max(1, -(-size // 1024))
+    return float(units)
 
 
 class TransactionCancelled(Conflict):
@@ -152,7 +173,12 @@ class Table:
         except BotoCoreError as err:  # connection reset, read timeout: retry later
             raise TransientError(str(err)) from err
         if CAPACITY is not None:
-            CAPACITY.add(op, response.get("ConsumedCapacity"))
+            consumed = response.get("ConsumedCapacity")
+            if op == "transact_write_items" and not consumed:
+                units = transaction_write_units(kwargs["TransactItems"])
+                CAPACITY.computed_transaction_units += units
+                CAPACITY.write_units += units
+            CAPACITY.add(op, consumed)
         return response
 
     # -- single items -------------------------------------------------------------------------

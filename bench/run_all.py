@@ -22,6 +22,9 @@ def main() -> int:
     sys.path[:0] = [str(HERE.parent), str(HERE.parent / "layers" / "loyalty")]
     os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
     RESULTS.mkdir(exist_ok=True)
+    from devstack import moto_patches
+
+    moto_patches.install()
     names = args.only or sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
     summary = {}
     for name in names:

@@ -1,0 +1,47 @@
+"""Identity queue -> one customer per event: resolve, attach, merge, apply profile facts, attribute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.identity.resolve import Resolver
+from loyalty.observability import logger, metrics
+from loyalty.routing.router import RoutedEvent
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    routed = RoutedEvent.model_validate_json(record.body)  # malformed: fails -> retried -> DLQ
+    event = routed.event
+    logger.append_keys(event_id=event.event_id, channel=event.channel.value)
+    result = Resolver().resolve(event)  # TransientError raises: this record is retried
+    metrics.add_metric("ProfilesCreated", MetricUnit.Count, int(result.created))
+    metrics.add_metric("IdentifiersAttached", MetricUnit.Count, len(result.attached))
+    metrics.add_metric("IdentifiersRefused", MetricUnit.Count, len(result.refused))
+    metrics.add_metric("CustomersMerged", MetricUnit.Count, len(result.merged))
+    metrics.add_metric("MergesQuarantined", MetricUnit.Count, int(result.quarantined is not None))
+    logger.info(
+        "event resolved",
+        extra={
+            "customer_id": result.customer_id,
+            "new_customer": result.created,
+            "merged": result.merged,
+            "quarantined": result.quarantined,
+            "attributed": result.attributed,
+        },
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,257 @@
+"""Resolve one canonical event to its customer (the identity queue's use case).
+
+known identifier -> that customer; unknown identifiers of a known customer -> attached; nothing
+known -> a new customer; identifiers of two or more customers -> a merge (or a quarantined
+review when it would break a limit). Then the event's profile facts are applied, its timeline
+entry written, and the event attributed (``EventLog.attribute``), which triggers points and
+analytics through the router.
+
+Every write is conditional; a lost race (an identifier taken meanwhile, a profile changed, a
+participant locked by a merge) restarts the resolution from a fresh read, so concurrent workers
+and redeliveries converge on the same graph.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from loyalty.errors import Conflict, TransientError
+from loyalty.eventlog.store import EventLog
+from loyalty.identity import profile as rules
+from loyalty.identity.merge import MergeEngine, survivor_of
+from loyalty.identity.policy import LinkPolicy, get_policy
+from loyalty.identity.reviews import ReviewStore, review_id_for
+from loyalty.identity.store import ACTIVE, IdentityStore
+from loyalty.models.events import ChannelEvent, ProfilePayload
+from loyalty.models.identifiers import Identifier
+from loyalty.observability import logger
+from loyalty.store.table import Item
+
+_CUSTOMER_NS = uuid.UUID("3b0f7a52-8a43-4bd4-a2a5-0f9f0d8e2c61")
+MAX_ATTEMPTS = 12
+
+
+@dataclass
+class Resolution:
+    """What resolving one event did (the handler turns it into metrics)."""
+
+    customer_id: str | None = None
+    created: bool = False
+    attached: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+    quarantined: str | None = None
+    attributed: bool = False
+
+
+class _Retry(Exception):
+    """The graph changed under us: read it again."""
+
+
+def new_customer_id(event_id: str, attempt: int = 0) -> str:
+    """Deterministic per event, so a redelivered event never creates a second customer."""
+    return f"c_{uuid.uuid5(_CUSTOMER_NS, f'{event_id}:{attempt}').hex}"
+
+
+def _timeline_entry(event: ChannelEvent) -> Item:
+    payload = event.payload
+    summary: dict[str, Any] = {}
+    for name in ("order_id", "refund_id", "total", "amount", "currency", "sku", "store_id", "campaign_id"):
+        value = getattr(payload, name, None)
+        if value is not None:
+            summary[name] = str(value)
+    return {
+        "event_id": event.event_id,
+        "occurred_at": rules.iso(event.occurred_at),
+        "channel": event.channel.value,
+        "type": event.type.value,
+        "kind": payload.kind,
+        "summary": summary,
+    }
+
+
+class Resolver:
+    """The resolution use case, with its collaborators injectable for tests."""
+
+    def __init__(
+        self,
+        store: IdentityStore | None = None,
+        policy: LinkPolicy | None = None,
+        engine: MergeEngine | None = None,
+        events: EventLog | None = None,
+    ) -> None:
+        self.store = store or IdentityStore()
+        self.policy = policy or get_policy()
+        self.engine = engine or MergeEngine(self.store)
+        self.events = events or EventLog(self.store.table)
+        self.reviews = ReviewStore(self.store.table)
+
+    def resolve(self, event: ChannelEvent) -> Resolution:
+        """Resolve, apply facts, write the timeline entry and attribute ``event``."""
+        result = Resolution()
+        identifiers = self.policy.usable(event.identifiers)
+        if len(identifiers) < len(set(event.identifiers)):
+            logger.info("blocklisted identifiers ignored", extra={"event_id": event.event_id})
+        if not identifiers:
+            return result
+        customer = self._link(event, identifiers, result)
+        customer = self._apply_profile(event, customer)
+        result.customer_id = customer["customer_id"]
+        self.store.add_timeline(result.customer_id, _timeline_entry(event))
+        result.attributed = self.events.attribute(event.event_id, result.customer_id)
+        return result
+
+    # -- linking -------------------------------------------------------------------------------
+    def _link(self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution) -> Item:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return self._link_once(event, identifiers, result, attempt)
+            except (_Retry, Conflict, TransientError) as err:
+                logger.debug("resolution raced, re-reading", extra={"attempt": attempt, "error": str(err)})
+        raise TransientError(f"could not resolve event {event.event_id}: the graph kept changing")
+
+    def _live_customers(self, identifiers: list[Identifier]) -> tuple[dict[str, Item], list[Identifier]]:
+        """Active customers owning any of the identifiers, and the identifiers nobody owns."""
+        owners = self.store.owners(identifiers)
+        ids = {self.store.resolve(c) for c in set(owners.values())}
+        profiles = self.store.profiles(ids)
+        live: dict[str, Item] = {}
+        for cid in ids:
+            prof = profiles.get(cid)
+            if prof is None:
+                raise _Retry(f"profile {cid} not visible yet")
+            status = prof.get("status")
+            if prof.get("lock"):  # mid-merge (either side) or mid-unmerge: finish it first
+                self.engine.resume(prof["lock"])
+                raise _Retry("helped a merge finish")
+            if status in {"erasing", "erased"}:
+                raise TransientError(f"customer {cid} is being erased; its identifiers are not free yet")
+            if status != ACTIVE:
+                raise _Retry(f"customer {cid} is {status}")
+            live[cid] = prof
+        unknown = [i for i in identifiers if i not in owners]
+        return live, unknown
+
+    def _link_once(
+        self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution, attempt: int
+    ) -> Item:
+        live, unknown = self._live_customers(identifiers)
+        if not live:
+            return self._create(event, identifiers, result, attempt)
+        if len(live) == 1:
+            (customer,) = live.values()
+        else:
+            joined = self._join(event, live, unknown, result)
+            if joined is None:
+                raise _Retry("merged: resolve again")
+            customer = joined
+        if unknown and result.quarantined is None:
+            self._attach(event, customer, unknown, result)
+        return customer
+
+    def _create(
+        self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution, attempt: int
+    ) -> Item:
+        now = rules.iso(datetime.now(UTC))
+        keep: list[Identifier] = []
+        for ident in identifiers:
+            if self.policy.room_for(keep, ident):
+                keep.append(ident)
+            else:
+                result.refused.append(ident.key)
+        profile: Item = {
+            "customer_id": new_customer_id(event.event_id, attempt),
+            "created_at": now,
+            "status": ACTIVE,
+            "version": 0,
+            "consents": {},
+            "field_sources": {},
+            "first_channel": event.channel.value,
+        }
+        self.store.create(profile, keep, event.channel.value, now)
+        result.created = True
+        result.attached = [i.key for i in keep]
+        logger.info(
+            "customer created", extra={"customer_id": profile["customer_id"], "identifiers": len(keep)}
+        )
+        return {**profile, "version": 0}
+
+    def _attach(
+        self, event: ChannelEvent, customer: Item, unknown: list[Identifier], result: Resolution
+    ) -> None:
+        held = self.store.identifiers_of(customer["customer_id"])
+        accepted: list[Identifier] = []
+        for ident in unknown:
+            if self.policy.room_for([*held, *accepted], ident):
+                accepted.append(ident)
+            elif ident.key not in result.refused:
+                result.refused.append(ident.key)
+        if not accepted:
+            return
+        now = rules.iso(datetime.now(UTC))
+        self.store.attach(customer["customer_id"], accepted, event.channel.value, now)
+        result.attached += [i.key for i in accepted]
+        logger.info(
+            "identifiers attached", extra={"customer_id": customer["customer_id"], "count": len(accepted)}
+        )
+
+    def _join(
+        self, event: ChannelEvent, live: dict[str, Item], unknown: list[Identifier], result: Resolution
+    ) -> Item | None:
+        """Merge the customers (returns None: re-resolve), or quarantine and return the survivor."""
+        survivor = survivor_of(list(live.values()))
+        review_id = review_id_for(live)
+        review = self.reviews.get(review_id)
+        approved = review is not None and review.get("status") == "approved"
+        if review is not None and not approved:
+            result.quarantined = review_id  # pending or rejected: these customers stay apart
+            return live[survivor]
+        held = [i for cid in live for i in self.store.identifiers_of(cid)]
+        problems = self.policy.violations([*held, *unknown])
+        if len(live) > self.policy.max_merge_customers:
+            problems.append("too_many_customers")
+        if problems and not approved:
+            self.reviews.open(review_id, sorted(live), survivor, problems, event)
+            result.quarantined = review_id
+            logger.warning("merge quarantined", extra={"review_id": review_id, "problems": problems})
+            return live[survivor]
+        absorbed = sorted(c for c in live if c != survivor)
+        merge_id = self.engine.merge(
+            survivor, absorbed, reason={"event_id": event.event_id, "channel": event.channel.value}
+        )
+        result.merged += absorbed
+        logger.info(
+            "customers merged", extra={"merge_id": merge_id, "survivor_id": survivor, "absorbed": absorbed}
+        )
+        return None
+
+    # -- profile facts -------------------------------------------------------------------------
+    def _apply_profile(self, event: ChannelEvent, customer: Item) -> Item:
+        payload = event.payload
+        if not isinstance(payload, ProfilePayload):
+            return customer
+        facts = rules.facts_of(payload, event.channel.value, event.occurred_at)
+        consents = rules.consents_of(payload, event.channel.value, event.occurred_at)
+        current: Item | None = customer
+        for _ in range(MAX_ATTEMPTS):
+            if current is None or current.get("status") != ACTIVE:
+                cid = self.store.resolve(customer["customer_id"])
+                current = self.store.profile(cid)
+                if current is None or current.get("status") != ACTIVE:
+                    if current is not None and current.get("lock"):
+                        self.engine.resume(current["lock"])
+                    current = None
+                    continue
+            updated = copy.deepcopy(current)
+            changed = rules.apply_facts(updated, facts) + rules.apply_consents(updated, consents)
+            if not changed:
+                return current
+            try:
+                return self.store.save_profile(updated)
+            except Conflict:
+                current = None
+        raise TransientError(f"profile of event {event.event_id} kept changing")

@@ -1,0 +1,210 @@
+"""Identity items in the single table (see docs/data-model.md, "Identity"): keys and access.
+
+- ``IDENT#<type>#<value>`` / ``IDENT``: identifier -> ``customer_id`` (put only if absent: one
+  identifier belongs to exactly one customer).
+- ``CUST#<id>`` / ``PROFILE``: the golden profile (``status`` active|merging|merged|erasing|erased,
+  ``version`` for optimistic writes, ``lock`` while a merge/unmerge holds it).
+- ``CUST#<id>`` / ``ID#<type>#<value>``: the customer's identifiers (contact points).
+- ``CUST#<id>`` / ``TL#<iso>#<event_id>``: the cross-channel timeline, one entry per event.
+- ``CUST#<id>`` / ``REDIRECT``: an absorbed customer -> its survivor.
+- ``MERGE#<merge_id>`` / ``JOURNAL`` | ``MERGE`` | ``UNJOURNAL`` | ``UNMERGE``: a merge's progress,
+  its append-only log item (``entity=merge``, routed to points), and the same for its unmerge.
+- ``MERGEREVIEW#<id>`` / ``MERGEREVIEW``: a quarantined merge; GSI1 ``MERGEREVIEW#<status>``.
+- ``ERASURE#<customer_id>`` / ``ERASURE``: the audit record of an erasure (no personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from loyalty.errors import Conflict
+from loyalty.models.identifiers import Identifier, IdentifierType
+from loyalty.store.table import Item, Table, tx_check, tx_put, tx_put_new
+
+PROFILE_ENTITY = "profile"
+IDENTIFIER_ENTITY = "identifier"
+IDENTITY_ENTITY = "identity"
+TIMELINE_ENTITY = "timeline"
+REDIRECT_ENTITY = "redirect"
+JOURNAL_ENTITY = "merge_journal"
+REVIEW_ENTITY = "merge_review"
+ERASURE_ENTITY = "erasure"
+
+ACTIVE = "active"
+MAX_REDIRECT_HOPS = 16
+_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
+
+
+def ident_key(ident: Identifier) -> tuple[str, str]:
+    return f"IDENT#{ident.key}", "IDENT"
+
+
+def profile_key(customer_id: str) -> tuple[str, str]:
+    return f"CUST#{customer_id}", "PROFILE"
+
+
+def contact_key(customer_id: str, ident: Identifier) -> tuple[str, str]:
+    return f"CUST#{customer_id}", f"ID#{ident.key}"
+
+
+def redirect_key(customer_id: str) -> tuple[str, str]:
+    return f"CUST#{customer_id}", "REDIRECT"
+
+
+def timeline_key(customer_id: str, at: str, event_id: str) -> tuple[str, str]:
+    return f"CUST#{customer_id}", f"TL#{at}#{event_id}"
+
+
+def merge_key(merge_id: str, part: str = "MERGE") -> tuple[str, str]:
+    """``part``: JOURNAL (progress), MERGE (the log item), UNJOURNAL, UNMERGE."""
+    return f"MERGE#{merge_id}", part
+
+
+def review_key(review_id: str) -> tuple[str, str]:
+    return f"MERGEREVIEW#{review_id}", "MERGEREVIEW"
+
+
+def erasure_key(customer_id: str) -> tuple[str, str]:
+    return f"ERASURE#{customer_id}", "ERASURE"
+
+
+def strip_keys(item: Item) -> Item:
+    """An item without its table keys (profiles snapshotted into merge-log items)."""
+    return {k: v for k, v in item.items() if k not in _KEYS}
+
+
+def profile_item(profile: Item) -> Item:
+    pk, sk = profile_key(profile["customer_id"])
+    return {**strip_keys(profile), "pk": pk, "sk": sk, "entity": PROFILE_ENTITY}
+
+
+def ident_item(ident: Identifier, customer_id: str, channel: str, at: str) -> Item:
+    pk, sk = ident_key(ident)
+    return {
+        "pk": pk,
+        "sk": sk,
+        "entity": IDENTIFIER_ENTITY,
+        "type": ident.type.value,
+        "value": ident.value,
+        "customer_id": customer_id,
+        "channel": channel,
+        "attached_at": at,
+    }
+
+
+def contact_item(ident: Identifier, customer_id: str, channel: str, at: str) -> Item:
+    pk, sk = contact_key(customer_id, ident)
+    return {
+        "pk": pk,
+        "sk": sk,
+        "entity": IDENTITY_ENTITY,
+        "type": ident.type.value,
+        "value": ident.value,
+        "customer_id": customer_id,
+        "channel": channel,
+        "attached_at": at,
+    }
+
+
+def identifier_of(item: Item) -> Identifier:
+    """The identifier an IDENT / ID item is about (values are stored normalised already)."""
+    return Identifier.model_construct(type=IdentifierType(item["type"]), value=item["value"])
+
+
+def active_check(customer_id: str) -> dict[str, Any]:
+    """Transaction guard: the customer exists and is active (not being merged away or erased)."""
+    return tx_check(
+        *profile_key(customer_id), "#st = :active", names={"#st": "status"}, values={":active": ACTIVE}
+    )
+
+
+class IdentityStore:
+    """Reads and the simple writes of the identity graph; merges live in ``loyalty.identity.merge``."""
+
+    def __init__(self, table: Table | None = None) -> None:
+        self.table = table or Table()
+
+    # -- reads ---------------------------------------------------------------------------------
+    def owners(self, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
+        """Identifier -> the customer id its IDENT item names (absent when unknown)."""
+        if not identifiers:
+            return {}
+        items = self.table.batch_get([ident_key(i) for i in identifiers])
+        by_pk = {item["pk"]: item["customer_id"] for item in items}
+        return {i: by_pk[ident_key(i)[0]] for i in identifiers if ident_key(i)[0] in by_pk}
+
+    def profile(self, customer_id: str) -> Item | None:
+        return self.table.get(*profile_key(customer_id))
+
+    def profiles(self, customer_ids: Iterable[str]) -> dict[str, Item]:
+        items = self.table.batch_get([profile_key(c) for c in customer_ids])
+        return {item["customer_id"]: item for item in items}
+
+    def resolve(self, customer_id: str) -> str:
+        """The live id of ``customer_id``: REDIRECT items of absorbed customers are followed."""
+        current = customer_id
+        for _ in range(MAX_REDIRECT_HOPS):
+            item = self.table.get(*redirect_key(current))
+            if item is None:
+                return current
+            current = item["survivor_id"]
+        raise Conflict(f"redirect chain too long from {customer_id}", code="redirect_loop")
+
+    def contacts(self, customer_id: str) -> list[Item]:
+        """The customer's ID# items (its identifiers with the channel they came from)."""
+        return list(self.table.query_all(f"CUST#{customer_id}", sk_prefix="ID#", consistent=True))
+
+    def identifiers_of(self, customer_id: str) -> list[Identifier]:
+        return [identifier_of(item) for item in self.contacts(customer_id)]
+
+    def timeline(self, customer_ids: Sequence[str], limit: int, before: str | None = None) -> list[Item]:
+        """The latest timeline entries over a customer and the ids it absorbed (read through)."""
+        entries: dict[str, Item] = {}
+        for cid in customer_ids:
+            hi = f"TL#{before}" if before else "TL#\uffff"
+            items, _ = self.table.query(
+                f"CUST#{cid}", sk_between=("TL#", hi), forward=False, limit=limit, consistent=True
+            )
+            for item in items:
+                if before and item["sk"] >= f"TL#{before}":
+                    continue
+                entries.setdefault(item["event_id"], item)
+        return sorted(entries.values(), key=lambda i: i["sk"], reverse=True)[:limit]
+
+    # -- writes --------------------------------------------------------------------------------
+    def create(self, profile: Item, identifiers: Sequence[Identifier], channel: str, at: str) -> None:
+        """A new customer with its first identifiers, atomically (any identifier taken: Conflict)."""
+        actions = [tx_put_new(profile_item(profile))]
+        for ident in identifiers:
+            actions.append(tx_put_new(ident_item(ident, profile["customer_id"], channel, at)))
+            actions.append(tx_put(contact_item(ident, profile["customer_id"], channel, at)))
+        self.table.transact(actions)
+
+    def attach(self, customer_id: str, identifiers: Sequence[Identifier], channel: str, at: str) -> None:
+        """Attach unknown identifiers to an active customer (chunks of 30; a taken one: Conflict)."""
+        for start in range(0, len(identifiers), 30):
+            actions = [active_check(customer_id)]
+            for ident in identifiers[start : start + 30]:
+                actions.append(tx_put_new(ident_item(ident, customer_id, channel, at)))
+                actions.append(tx_put(contact_item(ident, customer_id, channel, at)))
+            self.table.transact(actions)
+
+    def save_profile(self, profile: Item) -> Item:
+        """Write a profile read at ``version`` if nobody wrote it since and it is still active."""
+        version = int(profile.get("version", 0))
+        item = profile_item({**profile, "version": version + 1})
+        self.table.put(
+            item,
+            condition="#v = :v AND #st = :active",
+            names={"#v": "version", "#st": "status"},
+            values={":v": version, ":active": ACTIVE},
+        )
+        return item
+
+    def add_timeline(self, customer_id: str, entry: Item) -> bool:
+        """One timeline entry per event (a redelivery finds it there)."""
+        pk, sk = timeline_key(customer_id, entry["occurred_at"], entry["event_id"])
+        return self.table.put_new(
+            {**entry, "pk": pk, "sk": sk, "entity": TIMELINE_ENTITY, "customer_id": customer_id}
+        )

@@ -1,0 +1,218 @@
+"""The HTTP front door: API Gateway REST semantics in front of the template's ``Api`` routes."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from devstack.lambda_events import api_event
+from devstack.plan import ApiRoute
+
+if TYPE_CHECKING:
+    from devstack.stack import LocalStack
+
+CONTROL_PREFIX = "/__devstack/"
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: ApiRoute
+    regex: re.Pattern[str]
+    literal_segments: int
+    greedy: bool
+
+    @classmethod
+    def of(cls, route: ApiRoute) -> CompiledRoute:
+        parts = []
+        literal = 0
+        greedy = False
+        for segment in route.path.strip("/").split("/"):
+            if m := re.fullmatch(r"\{([A-Za-z0-9_.-]+)\+\}", segment):
+                parts.append(f"(?P<{_group(m.group(1))}>.+)")
+                greedy = True
+            elif m := re.fullmatch(r"\{([A-Za-z0-9_.-]+)\}", segment):
+                parts.append(f"(?P<{_group(m.group(1))}>[^/]+)")
+            else:
+                parts.append(re.escape(segment))
+                literal += 1
+        return cls(route, re.compile("^/" + "/".join(parts) + "/?$"), literal, greedy)
+
+
+def _group(name: str) -> str:
+    return "p_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+class Router:
+    """Match (method, path) to a route: literal segments win over parameters, greedy last."""
+
+    def __init__(self, routes: list[ApiRoute]) -> None:
+        compiled = [CompiledRoute.of(r) for r in routes]
+        self.routes = sorted(compiled, key=lambda c: (c.greedy, -c.literal_segments, c.route.path))
+
+    def match(self, method: str, path: str) -> tuple[ApiRoute | None, dict[str, str], list[str]]:
+        """(route, path parameters, methods allowed on the path); route None when no method fits."""
+        allowed: list[str] = []
+        for c in self.routes:
+            m = c.regex.match(path)
+            if not m:
+                continue
+            allowed.append(c.route.method)
+            if c.route.method in {method, "ANY"}:
+                names = re.findall(r"\{([A-Za-z0-9_.-]+)\+?\}", c.route.path)
+                params = {n: unquote(m.group(_group(n))) for n in names}
+                return c.route, params, allowed
+        return None, {}, allowed
+
+
+def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+class FrontDoor:
+    """Owns the HTTP server; requests are turned into invocations through the stack."""
+
+    def __init__(self, stack: LocalStack, host: str, port: int) -> None:
+        self.stack = stack
+        self.router = Router(stack.plan.routes)
+        self.stage = stack.api_stage
+        handler = type("Handler", (_Handler,), {"door": self})
+        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def handle(
+        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, client_ip: str
+    ) -> tuple[int, dict[str, str] | list[tuple[str, str]], bytes]:
+        split = urlsplit(raw_path)
+        path = split.path or "/"
+        if path.startswith(CONTROL_PREFIX):
+            return self._control(method, path[len(CONTROL_PREFIX) :])
+        route, params, allowed = self.router.match(method, path)
+        if route is None and path.startswith(f"/{self.stage}/"):
+            path = path[len(self.stage) + 1 :]
+            route, params, allowed = self.router.match(method, path)
+        if route is None:
+            if allowed:
+                status, hdrs, payload = _json(
+                    405, {"error": {"code": "method_not_allowed", "message": f"{method} not allowed"}}
+                )
+                return status, {**hdrs, "Allow": ", ".join(sorted(set(allowed)))}, payload
+            return _json(
+                404, {"error": {"code": "route_not_found", "message": f"no route for {method} {path}"}}
+            )
+        identity: dict[str, Any] = {}
+        if route.auth is not None:
+            if not self._staff(headers):
+                return _json(403, {"error": {"code": "forbidden", "message": "staff credentials required"}})
+            account = self.stack.account
+            identity = {
+                "user": "local-staff",
+                "userArn": f"arn:aws:iam::{account}:user/local-staff",
+                "caller": "local-staff",
+                "accountId": account,
+            }
+        event = api_event(
+            method=method,
+            path=path,
+            resource=route.path,
+            path_parameters=params,
+            headers=headers,
+            query=split.query,
+            body=body,
+            stage=self.stage,
+            source_ip=client_ip,
+            account=self.stack.account,
+            api_id=route.api.lower(),
+            identity=identity,
+        )
+        outcome = self.stack.invoker.invoke(
+            route.function, event, trigger="api", source=f"{method} {route.path}"
+        )
+        result = outcome.result
+        if not outcome.ok or not isinstance(result, dict) or "statusCode" not in result:
+            return _json(502, {"message": "Internal server error"})
+        return self._response(result)
+
+    @staticmethod
+    def _response(result: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        pairs: list[tuple[str, str]] = []
+        multi = result.get("multiValueHeaders") or {}
+        for name, values in multi.items():
+            pairs.extend((name, str(v)) for v in values)
+        for name, value in (result.get("headers") or {}).items():
+            if name not in multi:
+                pairs.append((name, str(value)))
+        raw = result.get("body") or ""
+        payload = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+        return int(result["statusCode"]), pairs, payload
+
+    def _staff(self, headers: list[tuple[str, str]]) -> bool:
+        value = next((v for k, v in headers if k.lower() == "authorization"), "")
+        scheme, _, token = value.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.stack.staff_token)
+
+    def _control(self, method: str, rest: str) -> tuple[int, dict[str, str], bytes]:
+        if method == "GET" and rest == "health":
+            return _json(200, {"status": "ok", "moto": self.stack.moto_url})
+        if method == "POST" and rest.startswith("schedules/"):
+            name = unquote(rest.split("/", 1)[1])
+            try:
+                outcome = self.stack.invoke_schedule(name)
+            except KeyError as err:
+                return _json(404, {"error": {"code": "schedule_not_found", "message": str(err)}})
+            return _json(
+                200,
+                {
+                    "function": outcome.function,
+                    "ok": outcome.ok,
+                    "ms": round(outcome.ms, 1),
+                    "result": outcome.result,
+                    "error": outcome.error,
+                },
+            )
+        if method == "POST" and rest == "ttl-sweep":
+            return _json(200, {"deleted": self.stack.sweep_ttl()})
+        return _json(
+            404, {"error": {"code": "route_not_found", "message": f"no control route {method} {rest}"}}
+        )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    door: FrontDoor
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Invocations are logged by the console, not per request."""
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = list(self.headers.items())
+        try:
+            status, out_headers, payload = self.door.handle(
+                self.command, self.path, headers, body, self.client_address[0]
+            )
+        except Exception as err:
+            self.door.stack.console.line(f"front door error: {type(err).__name__}: {err}")
+            status, out_headers, payload = _json(502, {"message": "Internal server error"})
+        self.send_response(status)
+        items = out_headers.items() if isinstance(out_headers, dict) else out_headers
+        for name, value in items:
+            if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve

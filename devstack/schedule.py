@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
+_SPECIAL = re.compile(r"#|^L$|^LW$|\dL|\dW")  # last day, nearest weekday, nth weekday
 _UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
 _MONTHS = {
     m: i + 1
@@ -84,7 +85,7 @@ def parse_expression(expression: str) -> Schedule:
         parts = m.group(1).split()
         if len(parts) != 6:
             raise ValueError(f"{expression}: cron takes 6 fields")
-        if any(c in "".join(parts) for c in "LW#"):
+        if any(_SPECIAL.search(parts[i]) for i in (2, 4)):
             return Schedule(expression)  # valid, run on demand only locally
         fields = tuple(
             _field(p, lo, hi, names) for p, (lo, hi, names) in zip(parts[:5], _FIELDS, strict=True)

@@ -1,0 +1,200 @@
+"""Order independence: any order, duplicates, or racing workers give the same partition of identifiers."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devstack.template import Resolver as StackResolver
+from loyalty.errors import TransientError
+from loyalty.eventlog.store import EventLog
+from loyalty.identity.resolve import Resolver
+from loyalty.identity.store import IdentityStore
+from loyalty.models.events import ChannelEvent
+from loyalty.models.identifiers import Identifier
+from tests.support.identity import event, ident
+
+UNIVERSE = (
+    [("email", f"u{i}@x.com") for i in range(4)]
+    + [("phone", f"60000000{i}") for i in range(3)]
+    + [("device_id", f"dev-{i}") for i in range(3)]
+)
+_RUN = itertools.count()
+
+
+def components(groups: Sequence[Sequence[tuple[str, str]]]) -> set[frozenset[tuple[str, str]]]:
+    """Connected components of identifiers that appear together (the expected partition)."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(x: tuple[str, str]) -> tuple[str, str]:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for group in groups:
+        for other in group[1:]:
+            parent[find(other)] = find(group[0])
+        find(group[0])
+    out: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for x in parent:
+        out.setdefault(find(x), set()).add(x)
+    return {frozenset(v) for v in out.values()}
+
+
+def observed(
+    store: IdentityStore, idents: dict[Identifier, tuple[str, str]]
+) -> set[frozenset[tuple[str, str]]]:
+    owners = store.owners(list(idents))
+    assert set(owners) == set(idents), "every identifier seen belongs to a customer"
+    out: dict[str, set[tuple[str, str]]] = {}
+    for identifier, owner in owners.items():
+        out.setdefault(store.resolve(owner), set()).add(idents[identifier])
+    return {frozenset(v) for v in out.values()}
+
+
+def _resolve_until_done(ev: ChannelEvent) -> None:
+    """What SQS does: redeliver a message whose processing failed transiently."""
+    for _ in range(10):
+        try:
+            Resolver().resolve(ev)
+            return
+        except TransientError:
+            continue
+    raise AssertionError(f"event {ev.event_id} never resolved")
+
+
+groups_strategy = st.lists(
+    st.lists(st.sampled_from(UNIVERSE), min_size=1, max_size=3, unique=True), min_size=1, max_size=7
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(groups=groups_strategy, data=st.data())
+def test_any_order_with_duplicates_gives_the_same_partition(
+    stack: StackResolver, groups: list[list[tuple[str, str]]], data: st.DataObject
+) -> None:
+    # Given events over a small identifier universe (fresh values per example: one table for all)
+    run = next(_RUN)
+
+    def scoped(kind: str, value: str) -> tuple[str, str]:
+        return (kind, f"r{run}{value}" if kind != "phone" else f"6{run % 10}{value[2:]}{run // 10 % 10}")
+
+    scoped_groups = [[scoped(k, v) for k, v in g] for g in groups]
+    events = [event(*g, minutes=i) for i, g in enumerate(scoped_groups)]
+    # When they are delivered in a random order, some twice
+    deliveries = data.draw(st.permutations(events + data.draw(st.lists(st.sampled_from(events), max_size=3))))
+    for ev in deliveries:
+        _resolve_until_done(ev)
+    # Then identifiers are partitioned into customers exactly as their co-occurrence says
+    store = IdentityStore()
+    idents = {ident(k, v): ident(k, v).key for g in scoped_groups for k, v in g}
+    got = observed(store, {i: (i.type.value, i.value) for i in idents})
+    expected = {
+        frozenset((ident(k, v).type.value, ident(k, v).value) for k, v in comp)
+        for comp in components(scoped_groups)
+    }
+    assert got == expected
+    # and each event is attributed to (a redirect of) the customer of its identifiers, once on its timeline
+    owners = store.owners(list(idents))
+    for ev in events:
+        attributed = EventLog().get(ev.event_id)["customer_id"]
+        assert store.resolve(attributed) == store.resolve(owners[ev.identifiers[0]])
+    survivors = {store.resolve(c) for c in owners.values()}
+    entries = []
+    for cid in survivors:
+        prof = store.profile(cid)
+        assert prof is not None
+        assert prof["status"] == "active"
+        entries += store.timeline([cid, *prof.get("absorbed_ids", [])], 100)
+    assert sorted(e["event_id"] for e in entries) == sorted(e.event_id for e in events)
+
+
+@pytest.fixture
+def atomic_requests(stack: StackResolver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make each moto request atomic, as each DynamoDB request is (moto in process is not).
+
+    Racing workers still interleave BETWEEN requests, which is where real races happen.
+    """
+    from loyalty.store import table as table_mod
+
+    lock = threading.Lock()
+    original = table_mod.Table._call
+
+    def serialised(self: table_mod.Table, op: str, **kwargs: object) -> object:
+        with lock:
+            return original(self, op, **kwargs)
+
+    monkeypatch.setattr(table_mod.Table, "_call", serialised)
+
+
+@pytest.mark.usefixtures("atomic_requests")
+def test_racing_workers_merging_overlapping_customers_converge(stack: StackResolver) -> None:
+    # Given four customers, one per identifier
+    seeds = [("email", "a@x.com"), ("email", "b@x.com"), ("phone", "611111111"), ("device_id", "dev-x")]
+    for i, seed in enumerate(seeds):
+        _resolve_until_done(event(seed, minutes=i))
+    # When eight workers race events that link them pairwise (each event delivered twice)
+    links = [event(seeds[i], seeds[(i + 1) % 4], minutes=10 + i) for i in range(4)]
+    deliveries = links + links
+    barrier = threading.Barrier(len(deliveries))
+    errors: list[BaseException] = []
+
+    def work(ev: ChannelEvent) -> None:
+        barrier.wait()
+        try:
+            _resolve_until_done(ev)
+        except BaseException as err:  # noqa: BLE001 - reported to the main thread below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(ev,)) for ev in deliveries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # Then there is one customer, every absorbed id redirects to it, and each id was absorbed once
+    store = IdentityStore()
+    owners = store.owners([ident(*s) for s in seeds])
+    survivors = {store.resolve(c) for c in owners.values()}
+    assert len(survivors) == 1
+    (survivor,) = survivors
+    prof = store.profile(survivor)
+    assert prof is not None
+    assert (
+        sorted(prof["absorbed_ids"])
+        == sorted(
+            {store.profile(c)["customer_id"] for c in owners.values()} - {survivor}  # type: ignore[index]
+        )
+        or len(prof["absorbed_ids"]) == 3
+    )
+    assert len(prof["absorbed_ids"]) == len(set(prof["absorbed_ids"])) == 3
+    assert {store.resolve(EventLog().get(ev.event_id)["customer_id"]) for ev in links} == {survivor}
+    assert len(store.contacts(survivor)) == 4
+
+
+@pytest.mark.usefixtures("atomic_requests")
+@pytest.mark.parametrize("rounds", [3])
+def test_racing_duplicates_of_one_new_customer_create_it_once(stack: StackResolver, rounds: int) -> None:
+    for r in range(rounds):
+        ev = event(("email", f"dup{r}@x.com"), ("phone", f"62222222{r}"))
+        barrier = threading.Barrier(4)
+
+        def work(e: ChannelEvent = ev, b: threading.Barrier = barrier) -> None:
+            b.wait()
+            _resolve_until_done(e)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        store = IdentityStore()
+        owners = store.owners(list(ev.identifiers))
+        assert len(set(owners.values())) == 1

@@ -28,6 +28,28 @@ class Settings(BaseModel):
     identity_blocklist: str = Field(default="", alias="IDENTITY_BLOCKLIST")
     identifier_limits: str = Field(default="", alias="IDENTIFIER_LIMITS")
     merge_max_customers: int = Field(default=3, alias="MERGE_MAX_CUSTOMERS", ge=2, le=20)
+    # notifications (loyalty.notify): channel queues, delivery mode, budget, quiet hours, providers
+    notify_email_queue_url: str = Field(default="", alias="NOTIFY_EMAIL_QUEUE_URL")
+    notify_sms_queue_url: str = Field(default="", alias="NOTIFY_SMS_QUEUE_URL")
+    notify_push_queue_url: str = Field(default="", alias="NOTIFY_PUSH_QUEUE_URL")
+    notify_whatsapp_queue_url: str = Field(default="", alias="NOTIFY_WHATSAPP_QUEUE_URL")
+    notify_channel: str = Field(default="", alias="NOTIFY_CHANNEL", description="a sender's channel")
+    delivery_mode: str = Field(default="live", alias="DELIVERY_MODE", pattern="^(live|outbox)$")
+    notify_weekly_cap: int = Field(default=10, alias="NOTIFY_WEEKLY_CAP", ge=1)
+    notify_marketing_weekly_cap: int = Field(default=3, alias="NOTIFY_MARKETING_WEEKLY_CAP", ge=0)
+    notify_marketing_channel_weekly_cap: int = Field(
+        default=2, alias="NOTIFY_MARKETING_CHANNEL_WEEKLY_CAP", ge=0
+    )
+    quiet_hours_start: int = Field(default=21, alias="QUIET_HOURS_START", ge=0, le=23)
+    quiet_hours_end: int = Field(default=9, alias="QUIET_HOURS_END", ge=0, le=23)
+    notify_due_lookback_hours: int = Field(default=48, alias="NOTIFY_DUE_LOOKBACK_HOURS", ge=1, le=24 * 14)
+    notify_fallback_after: int = Field(default=3, alias="NOTIFY_FALLBACK_AFTER_ATTEMPTS", ge=1, le=4)
+    notify_send_lease_s: int = Field(default=60, alias="NOTIFY_SEND_LEASE_SECONDS", ge=10)
+    notify_email_from: str = Field(default="", alias="NOTIFY_EMAIL_FROM")
+    push_platform_arn: str = Field(default="", alias="PUSH_PLATFORM_APPLICATION_ARN")
+    sms_origination_identity: str = Field(default="", alias="SMS_ORIGINATION_IDENTITY")
+    whatsapp_secret_id: str = Field(default="", alias="WHATSAPP_SECRET_ID")
+    whatsapp_api_base: str = Field(default="https://graph.facebook.com/v21.0", alias="WHATSAPP_API_BASE")
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Notification fan-out: table changes -> consent-aware, capped, deduplicated messages per channel."""

@@ -1,0 +1,287 @@
+"""Use cases of the fan-out: a stream record -> messages queued, deferred or suppressed (recorded).
+
+``fan_out`` is called once per stream record. Every (intent, customer) pair becomes exactly one
+message item whose id is derived from intent + customer + source item key + version, so a replay
+of the record (stream retries, bisected batches) finds the message already there and produces
+no second message. The message is queued on its channel's SQS queue only after the transaction
+that created it (and charged the budget) succeeded; a replay of a message still ``queued`` sends it
+to the queue again, which is harmless because senders claim a message before sending it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loyalty import aws
+from loyalty.errors import TransientError
+from loyalty.notify import policy
+from loyalty.notify.catalogue import RULES, Trigger, match
+from loyalty.notify.store import (
+    BudgetRace,
+    Duplicate,
+    NotifyStore,
+    customer_pk,
+    due_key,
+    log_sk,
+    message_sk,
+    ttl,
+)
+from loyalty.settings import Settings, get_settings
+from loyalty.store.table import Item
+
+_NS = uuid.UUID("3d0f5f55-52c6-4c3e-8d0e-6f7c1b9a4e21")
+BUDGET_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: str
+    customer_id: str
+    intent: str
+    status: str  # queued | deferred | suppressed
+    reason: str | None = None
+    channel: str | None = None
+
+
+def message_id_for(intent: str, customer_id: str, source_pk: str, source_sk: str, version: str) -> str:
+    return str(uuid.uuid5(_NS, f"{intent}|{customer_id}|{source_pk}|{source_sk}|{version}"))
+
+
+def limits_of(settings: Settings) -> policy.Limits:
+    return policy.Limits(
+        weekly=settings.notify_weekly_cap,
+        marketing_weekly=settings.notify_marketing_weekly_cap,
+        marketing_per_channel_weekly=settings.notify_marketing_channel_weekly_cap,
+        quiet_start=settings.quiet_hours_start,
+        quiet_end=settings.quiet_hours_end,
+    )
+
+
+def queue_url(settings: Settings, channel: str) -> str:
+    url: str = getattr(settings, f"notify_{channel}_queue_url")
+    if not url:
+        raise TransientError(f"no queue configured for channel {channel}")
+    return url
+
+
+def enqueue(message: Item) -> None:
+    """Hand a queued message to its channel's sender (the body only names it)."""
+    body = json.dumps({"customer_id": message["customer_id"], "message_id": message["message_id"]})
+    try:
+        aws.client("sqs").send_message(
+            QueueUrl=queue_url(get_settings(), str(message["channel"])),
+            MessageBody=body,
+            MessageAttributes={"intent": {"DataType": "String", "StringValue": str(message["intent"])}},
+        )
+    except (ClientError, BotoCoreError) as err:
+        raise TransientError(f"cannot queue message {message['message_id']}: {err}") from err
+
+
+class Fanout:
+    def __init__(self, store: NotifyStore | None = None, settings: Settings | None = None) -> None:
+        self.store = store or NotifyStore()
+        self.settings = settings or get_settings()
+        self.limits = limits_of(self.settings)
+
+    def fan_out(self, new: Item | None, old: Item | None, now: datetime | None = None) -> list[Outcome]:
+        """Every message one stream record produces (already deduplicated)."""
+        now = now or datetime.now(UTC)
+        outcomes = []
+        for trigger in match(new, old):
+            if trigger.rule.audience == "sku_subscribers":
+                customers = self.store.subscribers(
+                    str(trigger.data.get("sku")), str(trigger.data.get("location_id"))
+                )
+            else:
+                customers = [trigger.customer_id] if trigger.customer_id else []
+            for customer_id in customers:
+                outcome = self.notify(trigger, customer_id, now)
+                if outcome is not None:
+                    outcomes.append(outcome)
+        return outcomes
+
+    def notify(self, trigger: Trigger, customer_id: str, now: datetime) -> Outcome | None:
+        """One intent for one customer: suppressed, deferred or queued (None: a reminder too late)."""
+        rule = trigger.rule
+        if trigger.due is not None and rule.due_at is not None and trigger.due <= now:
+            return None
+        window = policy.budget_window(now)
+        recipient, budget = self.store.recipient(customer_id, window)
+        live_id = recipient.customer_id if recipient else customer_id
+        message_id = message_id_for(
+            rule.intent, customer_id, trigger.source_pk, trigger.source_sk, trigger.version
+        )
+        data = {**trigger.data, "first_name": recipient.first_name if recipient else None}
+        message: Item = {
+            "pk": customer_pk(live_id),
+            "sk": message_sk(message_id),
+            "entity": "notification",
+            "message_id": message_id,
+            "customer_id": live_id,
+            "intent": rule.intent,
+            "klass": rule.klass,
+            "locale": recipient.locale if recipient else None,
+            "data": {k: v for k, v in data.items() if v is not None},
+            "source_pk": trigger.source_pk,
+            "source_sk": trigger.source_sk,
+            "created_at": now.isoformat(),
+            "updated_at": now.isoformat(),
+            "tl_sk": log_sk(now, message_id),
+            "attempts": 0,
+            "expires_at": ttl(now),
+        }
+        if recipient is None or recipient.status != "active":
+            return self._suppress(message, "no_profile" if recipient is None else "inactive", now)
+        channels, reason = policy.channel_order(recipient)
+        if reason is not None:
+            return self._suppress(message, reason, now)
+        message["channels"] = channels
+        message["addresses"] = {c: recipient.address(c) for c in channels}
+        due = trigger.due
+        if due is None and rule.klass != "critical":
+            due = policy.quiet_until(now, recipient.timezone, self.limits)
+        if due is not None and due > now:
+            return self._defer(message, due, now)
+        return self._queue_new(message, budget, window, now)
+
+    # -- outcomes --------------------------------------------------------------------------------
+    def _suppress(self, message: Item, reason: str, now: datetime) -> Outcome:
+        message.update(status="suppressed", reason=reason)
+        try:
+            self.store.create(message)
+        except Duplicate:
+            return self._duplicate(message, now)
+        return self._outcome(message)
+
+    def _defer(self, message: Item, due: datetime, now: datetime) -> Outcome:
+        message.update(
+            status="deferred",
+            reason="quiet_hours" if message["intent"] not in _REMINDERS else "reminder",
+            due=due.astimezone(UTC).isoformat(),
+            gsi1pk=due_key(due.astimezone(UTC)),
+            gsi1sk=f"{due.astimezone(UTC).isoformat()}#{message['message_id']}",
+        )
+        try:
+            self.store.create(message)
+        except Duplicate:
+            return self._duplicate(message, now)
+        return self._outcome(message)
+
+    def _queue_new(self, message: Item, budget: Item, window: str, now: datetime) -> Outcome:
+        for _ in range(BUDGET_ATTEMPTS):
+            channel, reason = policy.pick_channel(budget, message["klass"], message["channels"], self.limits)
+            if channel is None:
+                return self._suppress(message, reason or "capped", now)
+            message.update(status="queued", channel=channel, reason=None)
+            try:
+                self.store.create(
+                    message, window, policy.budget_update(message["klass"], channel, self.limits)
+                )
+            except Duplicate:
+                return self._duplicate(message, now)
+            except BudgetRace:
+                budget = self.store.budget(message["customer_id"], window)
+                continue
+            enqueue(message)
+            return self._outcome(message)
+        raise TransientError(f"budget of {message['customer_id']} too contended")
+
+    def release(self, message: Item, now: datetime) -> Outcome:
+        """A deferred message whose time has come: queued (charged to the budget), or suppressed."""
+        if message.get("status") != "deferred":
+            return self._outcome(message)
+        rule = RULES.get(str(message["intent"]))
+        if rule is not None and rule.still is not None:
+            source = self.store.source(str(message["source_pk"]), str(message["source_sk"]))
+            attr, value = rule.still
+            if source is None or source.get(attr) != value:
+                return self._settle(message, now, status="suppressed", reason="obsolete")
+        window = policy.budget_window(now)
+        for _ in range(BUDGET_ATTEMPTS):
+            budget = self.store.budget(message["customer_id"], window)
+            channel, reason = policy.pick_channel(budget, message["klass"], message["channels"], self.limits)
+            if channel is None:
+                return self._settle(message, now, status="suppressed", reason=reason or "capped")
+            try:
+                queued = self.store.transition(
+                    message,
+                    "deferred",
+                    {"status": "queued", "channel": channel, "reason": None, "updated_at": now.isoformat()},
+                    window=window,
+                    update=policy.budget_update(message["klass"], channel, self.limits),
+                    remove=("gsi1pk", "gsi1sk"),
+                )
+            except BudgetRace:
+                continue
+            except Duplicate:
+                return self._outcome(message)
+            enqueue(queued)
+            return self._outcome(queued)
+        raise TransientError(f"budget of {message['customer_id']} too contended")
+
+    def _settle(self, message: Item, now: datetime, *, status: str, reason: str) -> Outcome:
+        try:
+            done = self.store.transition(
+                message,
+                "deferred",
+                {"status": status, "reason": reason, "updated_at": now.isoformat()},
+                remove=("gsi1pk", "gsi1sk"),
+            )
+        except Duplicate:
+            return self._outcome(message)
+        return self._outcome(done)
+
+    def _duplicate(self, message: Item, now: datetime) -> Outcome:
+        current = self.store.message(message["customer_id"], message["message_id"]) or message
+        if current.get("status") == "queued" and current.get("channel"):
+            enqueue(current)  # the first delivery may have failed between the write and the send
+        self.store.record_duplicate(current, now)
+        return Outcome(
+            str(current["message_id"]),
+            str(current["customer_id"]),
+            str(current["intent"]),
+            "suppressed",
+            "duplicate",
+            current.get("channel"),
+        )
+
+    @staticmethod
+    def _outcome(message: Item) -> Outcome:
+        return Outcome(
+            str(message["message_id"]),
+            str(message["customer_id"]),
+            str(message["intent"]),
+            str(message["status"]),
+            message.get("reason"),
+            message.get("channel"),
+        )
+
+
+_REMINDERS = frozenset(rule.intent for rule in RULES.values() if rule.due_at is not None)
+
+
+def release_due(now: datetime | None = None, lookback_hours: int | None = None) -> list[Outcome]:
+    """Release every deferred message due by ``now`` (scanning back ``lookback_hours`` hour keys)."""
+    now = now or datetime.now(UTC)
+    fanout = Fanout()
+    hours = lookback_hours if lookback_hours is not None else fanout.settings.notify_due_lookback_hours
+    outcomes = []
+    for back in range(hours, -1, -1):
+        hour = now - timedelta(hours=back)
+        for item in fanout.store.due(due_key(hour), now):
+            outcomes.append(fanout.release(item, now))
+    return outcomes
+
+
+def describe(outcomes: list[Outcome]) -> dict[str, Any]:
+    """Counts per status (for logs and metrics)."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    return counts

@@ -1,0 +1,151 @@
+"""Pure decisions: which channels, when (quiet hours), and how much (the one message budget).
+
+- Channels: only those with consent ``granted`` on the profile (identity merges consents so that
+  an opt-out anywhere wins) and a contact point to send to; the preferred channel first, then
+  ``FALLBACK_ORDER`` (push only where a device id exists).
+- Quiet hours: local time in the customer's IANA time zone; a non-critical message falling in
+  them is deferred to their end, never dropped.
+- Budget: one counter item per customer per ISO week (UTC), shared by every intent, campaign and
+  channel. Transactional messages count against the overall cap; marketing ones also against the
+  marketing cap overall and per channel; critical ones bypass it (still counted, never refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from loyalty.notify.catalogue import Klass
+
+CHANNELS = ("email", "sms", "push", "whatsapp")
+FALLBACK_ORDER = ("whatsapp", "sms", "email", "push")
+#: identifier type (``ID#<type>#<value>`` items) that gives each channel's address
+CONTACT_TYPE = {"email": "email", "sms": "phone", "whatsapp": "phone", "push": "device_id"}
+DEFAULT_TZ = "Europe/Madrid"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What the fan-out needs to know about a customer (from the profile and identity items)."""
+
+    customer_id: str
+    status: str
+    locale: str | None
+    timezone: str | None
+    preferred_channel: str | None
+    consents: Mapping[str, Mapping[str, Any]]
+    contacts: Mapping[str, str]  # identifier type -> value (the most recent one)
+    first_name: str | None = None
+
+    def consented(self, channel: str) -> bool:
+        entry = self.consents.get(channel)
+        return isinstance(entry, Mapping) and entry.get("granted") is True
+
+    def address(self, channel: str) -> str | None:
+        return self.contacts.get(CONTACT_TYPE[channel])
+
+
+@dataclass(frozen=True)
+class Limits:
+    weekly: int
+    marketing_weekly: int
+    marketing_per_channel_weekly: int
+    quiet_start: int  # local hour quiet hours begin (inclusive)
+    quiet_end: int  # local hour they end (exclusive)
+
+
+def channel_order(recipient: Recipient) -> tuple[list[str], str | None]:
+    """Channels to use in order, or ([], reason) when none may be used."""
+    preferred = recipient.preferred_channel if recipient.preferred_channel in CHANNELS else None
+    ordered = ([preferred] if preferred else []) + [c for c in FALLBACK_ORDER if c != preferred]
+    consented = [c for c in ordered if recipient.consented(c)]
+    if not consented:
+        return [], "no_consent"
+    reachable = [c for c in consented if recipient.address(c)]
+    if not reachable:
+        return [], "no_contact"
+    return reachable, None
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_TZ)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TZ)
+
+
+def quiet_until(now: datetime, tz: str | None, limits: Limits) -> datetime | None:
+    """When quiet hours end, if ``now`` (aware) falls inside them in the customer's zone; else None."""
+    local = now.astimezone(zone(tz))
+    start, end = limits.quiet_start, limits.quiet_end
+    hour = local.hour
+    inside = (start <= hour or hour < end) if start > end else (start <= hour < end)
+    if not inside or start == end:
+        return None
+    day = local.date() if hour < end else local.date() + timedelta(days=1)
+    release = datetime.combine(day, time(end), tzinfo=local.tzinfo)
+    return release.astimezone(now.tzinfo)
+
+
+def budget_window(now: datetime) -> str:
+    """The budget window of ``now``: its ISO week, e.g. ``2026-W48``."""
+    year, week, _ = now.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def window_end(now: datetime) -> datetime:
+    start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start + timedelta(days=7)
+
+
+def has_room(budget: Mapping[str, Any], klass: Klass, channel: str, limits: Limits) -> bool | None:
+    """True: room on ``channel``; False: that channel is full; None: the whole budget is spent."""
+    if klass == "critical":
+        return True
+    if int(budget.get("total", 0)) >= limits.weekly:
+        return None
+    if klass == "marketing":
+        if int(budget.get("marketing", 0)) >= limits.marketing_weekly:
+            return None
+        if int(budget.get(f"mkt_{channel}", 0)) >= limits.marketing_per_channel_weekly:
+            return False
+    return True
+
+
+def pick_channel(
+    budget: Mapping[str, Any], klass: Klass, channels: list[str], limits: Limits
+) -> tuple[str | None, str | None]:
+    """(channel, None) for the first channel with room, or (None, "capped")."""
+    for channel in channels:
+        room = has_room(budget, klass, channel, limits)
+        if room is None:
+            return None, "capped"
+        if room:
+            return channel, None
+    return None, "capped"
+
+
+def budget_update(
+    klass: Klass, channel: str, limits: Limits
+) -> tuple[str, str | None, dict[str, str], dict[str, Any]]:
+    """(update expression, condition, names, values) charging one message to the budget atomically."""
+    names = {"#total": "total", "#ch": f"ch_{channel}"}
+    values: dict[str, Any] = {":one": 1}
+    if klass == "critical":
+        names = {"#crit": "critical", "#ch": f"ch_{channel}"}
+        return "ADD #crit :one, #ch :one", None, names, values
+    adds = ["#total :one", "#ch :one"]
+    values[":cap"] = limits.weekly
+    conditions = ["(attribute_not_exists(#total) OR #total < :cap)"]
+    if klass == "marketing":
+        names.update({"#mkt": "marketing", "#mch": f"mkt_{channel}"})
+        values.update({":mcap": limits.marketing_weekly, ":chcap": limits.marketing_per_channel_weekly})
+        adds += ["#mkt :one", "#mch :one"]
+        conditions += [
+            "(attribute_not_exists(#mkt) OR #mkt < :mcap)",
+            "(attribute_not_exists(#mch) OR #mch < :chcap)",
+        ]
+    return "ADD " + ", ".join(adds), " AND ".join(conditions), names, values

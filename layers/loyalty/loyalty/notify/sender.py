@@ -1,0 +1,102 @@
+"""Use case of the channel senders: send one queued message once, retry, fall back, or give up.
+
+A sender claims the message (queued -> sending, with a lease) before calling the provider and
+marks it sent afterwards, so a redelivered SQS message or a replayed fan-out never sends twice.
+A provider failure releases the claim and fails the SQS record (retried with backoff); after
+``NOTIFY_FALLBACK_AFTER_ATTEMPTS`` attempts on a channel (or at once for a permanent failure) the
+message moves to the customer's next consented channel; on the last channel it ends in the DLQ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from loyalty.errors import TransientError
+from loyalty.notify.adapters import Provider, ProviderError, provider_for
+from loyalty.notify.fanout import enqueue
+from loyalty.notify.store import NotClaimable, NotifyStore
+from loyalty.notify.templates import render
+from loyalty.settings import get_settings
+from loyalty.store.table import Item
+
+
+class SendFailed(Exception):
+    """The provider failed; the queue must deliver this message again later (then the DLQ)."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: str  # sent | already_done | superseded | fallback
+    channel: str
+    next_channel: str | None = None
+
+
+def next_channel(message: Item) -> str | None:
+    tried = {*message.get("failed_channels", []), message["channel"]}
+    return next((c for c in message.get("channels", []) if c not in tried), None)
+
+
+def send(
+    customer_id: str,
+    message_id: str,
+    channel: str,
+    *,
+    provider: Provider | None = None,
+    store: NotifyStore | None = None,
+    now: datetime | None = None,
+) -> SendResult:
+    """Send ``message_id`` on ``channel`` (the channel this sender serves)."""
+    settings = get_settings()
+    store = store or NotifyStore()
+    now = now or datetime.now(UTC)
+    try:
+        message = store.claim(
+            customer_id, message_id, channel, now, timedelta(seconds=settings.notify_send_lease_s)
+        )
+    except NotClaimable as err:
+        current = err.item
+        if current is None:
+            raise SendFailed(f"message {message_id} of {customer_id} not found") from None
+        if current.get("status") == "sending" and current.get("channel") == channel:
+            raise TransientError(f"message {message_id} is being sent by another worker") from None
+        status = "superseded" if current.get("channel") != channel else "already_done"
+        return SendResult(status, channel)
+    content = render(str(message["intent"]), channel, message.get("locale"), message.get("data") or {})
+    address = str((message.get("addresses") or {}).get(channel, ""))
+    try:
+        delivery = (provider or provider_for(channel)).send(channel, address, content, message)
+    except ProviderError as err:
+        return _failed(store, message, now, err, settings.notify_fallback_after)
+    store.complete(message, now, delivery.provider_id, delivery.outbox)
+    return SendResult("sent", channel)
+
+
+def _failed(
+    store: NotifyStore, message: Item, now: datetime, err: ProviderError, fallback_after: int
+) -> SendResult:
+    channel = str(message["channel"])
+    following = next_channel(message)
+    if following is not None and (err.permanent or int(message.get("attempts", 1)) >= fallback_after):
+        moved = store.fall_back(message, now, following, str(err))
+        enqueue(moved)
+        return SendResult("fallback", channel, following)
+    store.release(message, now, str(err))
+    raise SendFailed(f"{channel} provider failed for {message['message_id']}: {err}")
+
+
+def backoff(channel: str, receipt_handle: str, receive_count: int) -> None:
+    """Delay the next delivery exponentially (30 s, 60 s, 120 s ... at most 15 min); best effort."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from loyalty import aws
+    from loyalty.notify.fanout import queue_url
+    from loyalty.observability import logger
+
+    delay = min(30 * 2 ** max(receive_count - 1, 0), 900)
+    try:
+        aws.client("sqs").change_message_visibility(
+            QueueUrl=queue_url(get_settings(), channel), ReceiptHandle=receipt_handle, VisibilityTimeout=delay
+        )
+    except (ClientError, BotoCoreError) as err:  # the queue's own visibility timeout still applies
+        logger.warning("cannot delay retry", extra={"error": str(err), "channel": channel})

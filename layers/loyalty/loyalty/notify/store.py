@@ -1,0 +1,340 @@
+"""Notification items in the single table (see docs/data-model.md, "Notifications").
+
+- ``CUST#<id>`` / ``NOTIF#MSG#<message_id>`` (entity ``notification``): one message, its state
+  machine (deferred -> queued -> sending -> sent, or suppressed) and everything a sender needs.
+  Its conditional put is the dedupe: the id is derived from intent + source item key + version.
+  While deferred it carries ``gsi1pk = NOTIFDUE#<yyyy-mm-ddThh>`` (UTC hour it is due).
+- ``CUST#<id>`` / ``NOTIF#BUDGET#<yyyy-Www>`` (``notification_budget``): the weekly counters.
+- ``CUST#<id>`` / ``TL#<iso>#notif-<message_id>`` (``notification_log``): the message on the
+  customer's timeline with its latest status and reason; a replay adds a ``...#duplicate`` entry.
+- ``CUST#<id>`` / ``NOTIF#OUT#<iso>#<message_id>`` (``notification_outbox``): what the outbox
+  adapter "sent" (DeliveryMode=outbox, locally and in tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from loyalty.errors import Conflict
+from loyalty.notify.policy import Recipient
+from loyalty.store.table import Item, Table, TransactionCancelled, tx_put, tx_put_new, tx_update
+
+MESSAGE_ENTITY = "notification"
+BUDGET_ENTITY = "notification_budget"
+LOG_ENTITY = "notification_log"
+OUTBOX_ENTITY = "notification_outbox"
+RETENTION = timedelta(days=400)
+MAX_REDIRECT_HOPS = 16
+
+
+class Duplicate(Exception):
+    """The message already exists: this change was already turned into a message."""
+
+
+class BudgetRace(Exception):
+    """The budget changed between reading it and charging it (another message took the room)."""
+
+
+class NotClaimable(Exception):
+    """The message is not in a state this sender may send it from; ``item`` is its current state."""
+
+    def __init__(self, item: Item | None) -> None:
+        super().__init__("message not claimable")
+        self.item = item
+
+
+def customer_pk(customer_id: str) -> str:
+    return f"CUST#{customer_id}"
+
+
+def message_sk(message_id: str) -> str:
+    return f"NOTIF#MSG#{message_id}"
+
+
+def budget_sk(window: str) -> str:
+    return f"NOTIF#BUDGET#{window}"
+
+
+def log_sk(at: datetime, message_id: str) -> str:
+    return f"TL#{at.isoformat()}#notif-{message_id}"
+
+
+def outbox_sk(at: datetime, message_id: str) -> str:
+    return f"NOTIF#OUT#{at.isoformat()}#{message_id}"
+
+
+def due_key(due: datetime) -> str:
+    """GSI1 partition of messages due in the UTC hour of ``due``."""
+    return f"NOTIFDUE#{due.strftime('%Y-%m-%dT%H')}"
+
+
+def ttl(at: datetime, keep: timedelta = RETENTION) -> int:
+    return int((at + keep).timestamp())
+
+
+def log_item(message: Mapping[str, Any], now: datetime) -> Item:
+    """The timeline entry of a message (same status and reason as the message)."""
+    return {
+        "pk": message["pk"],
+        "sk": message["tl_sk"],
+        "entity": LOG_ENTITY,
+        "customer_id": message["customer_id"],
+        "message_id": message["message_id"],
+        "intent": message["intent"],
+        "klass": message["klass"],
+        "status": message["status"],
+        "reason": message.get("reason"),
+        "channel": message.get("channel"),
+        "due": message.get("due"),
+        "at": message["created_at"],
+        "updated_at": now.isoformat(),
+        "expires_at": message.get("expires_at"),
+    }
+
+
+def _recipient(customer_id: str, profile: Item, contacts: list[Item]) -> Recipient:
+    found: dict[str, str] = {}
+    for item in sorted(contacts, key=lambda i: str(i.get("linked_at") or i.get("created_at") or "")):
+        kind = item.get("type")
+        value = item.get("value")
+        if not kind or not value:
+            _, kind, value = [*str(item["sk"]).split("#", 2), "", ""][:3]
+        if kind and value:
+            found[str(kind)] = str(value)
+    return Recipient(
+        customer_id=customer_id,
+        status=str(profile.get("status") or "active"),
+        locale=profile.get("locale"),
+        timezone=profile.get("timezone"),
+        preferred_channel=profile.get("preferred_channel"),
+        consents=profile.get("consents") or {},
+        contacts=found,
+        first_name=profile.get("first_name"),
+    )
+
+
+class NotifyStore:
+    def __init__(self, table: Table | None = None) -> None:
+        self.table = table or Table()
+
+    # -- reads -----------------------------------------------------------------------------------
+    def recipient(self, customer_id: str, window: str) -> tuple[Recipient | None, Item]:
+        """(the live customer, or None without a profile; their budget item) REDIRECTs followed."""
+        for _ in range(MAX_REDIRECT_HOPS):
+            pk = customer_pk(customer_id)
+            items = {
+                i["sk"]: i
+                for i in self.table.batch_get([(pk, "PROFILE"), (pk, "REDIRECT"), (pk, budget_sk(window))])
+            }
+            redirect = items.get("REDIRECT")
+            if redirect and redirect.get("survivor_id"):
+                customer_id = str(redirect["survivor_id"])
+                continue
+            profile = items.get("PROFILE")
+            if profile is None:
+                return None, {}
+            contacts = list(self.table.query_all(pk, sk_prefix="ID#"))
+            return _recipient(customer_id, profile, contacts), items.get(budget_sk(window), {})
+        raise Conflict(f"redirect chain of {customer_id} too long", code="redirect_loop")
+
+    def budget(self, customer_id: str, window: str) -> Item:
+        return self.table.get(customer_pk(customer_id), budget_sk(window)) or {}
+
+    def message(self, customer_id: str, message_id: str) -> Item | None:
+        return self.table.get(customer_pk(customer_id), message_sk(message_id))
+
+    def subscribers(self, sku: str, location_id: str) -> list[str]:
+        """Customers subscribed to ``sku`` at ``location_id`` (``SKU#<sku>`` / ``ALERT#<loc>#``)."""
+        return [
+            str(i["customer_id"])
+            for i in self.table.query_all(f"SKU#{sku}", sk_prefix=f"ALERT#{location_id}#")
+            if i.get("entity") == "stock_alert" and i.get("customer_id")
+        ]
+
+    def due(self, hour_key: str, until: datetime) -> list[Item]:
+        """Deferred messages in one due-hour partition whose due time is <= ``until``."""
+        upper = f"{until.astimezone(UTC).isoformat()}~"  # "~" sorts after the "#<message_id>" suffix
+        return list(self.table.query_all(hour_key, index="gsi1", sk_between=("0", upper)))
+
+    def source(self, pk: str, sk: str) -> Item | None:
+        return self.table.get(pk, sk)
+
+    # -- fan-out writes --------------------------------------------------------------------------
+    def _budget_action(
+        self,
+        message: Mapping[str, Any],
+        window: str,
+        update: tuple[str, str | None, dict[str, str], dict[str, Any]],
+    ) -> dict[str, Any]:
+        expression, condition, names, values = update
+        now = datetime.fromisoformat(str(message["updated_at"]))
+        return tx_update(
+            message["pk"],
+            budget_sk(window),
+            f"{expression} SET entity = :be, customer_id = :bc, expires_at = :bx",
+            condition,
+            names,
+            {
+                **values,
+                ":be": BUDGET_ENTITY,
+                ":bc": message["customer_id"],
+                ":bx": ttl(now, timedelta(days=15)),
+            },
+        )
+
+    def create(
+        self,
+        message: Item,
+        window: str | None = None,
+        update: tuple[str, str | None, dict[str, str], dict[str, Any]] | None = None,
+    ) -> None:
+        """Put a new message (with its timeline entry, and its budget charge when queued).
+
+        ``Duplicate``: the message exists (a replay); ``BudgetRace``: the budget's condition failed.
+        """
+        now = datetime.fromisoformat(str(message["updated_at"]))
+        actions = [tx_put_new(message), tx_put(log_item(message, now))]
+        if update is not None and window is not None:
+            actions.append(self._budget_action(message, window, update))
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            if err.reasons and err.reasons[0] == "ConditionalCheckFailed":
+                raise Duplicate(message["message_id"]) from err
+            raise BudgetRace(message["message_id"]) from err
+
+    def transition(
+        self,
+        message: Item,
+        expected: str,
+        changes: Mapping[str, Any],
+        *,
+        window: str | None = None,
+        update: tuple[str, str | None, dict[str, str], dict[str, Any]] | None = None,
+        remove: tuple[str, ...] = (),
+    ) -> Item:
+        """Move an existing message from status ``expected`` (e.g. deferred -> queued), updating its
+        timeline entry and charging the budget in the same transaction; returns the new state.
+
+        ``Duplicate``: it was no longer in ``expected`` (someone else moved it); ``BudgetRace``.
+        """
+        new = {**message, **changes}
+        for attr in remove:
+            new.pop(attr, None)
+        sets = {k: v for k, v in changes.items() if k not in {"pk", "sk"}}
+        names = {f"#a{i}": k for i, k in enumerate(sets)} | {"#st": "status"}
+        values = {f":v{i}": v for i, v in enumerate(sets.values())} | {":expected": expected}
+        expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(sets)))
+        if remove:
+            names |= {f"#r{i}": k for i, k in enumerate(remove)}
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        now = datetime.fromisoformat(str(new["updated_at"]))
+        actions = [
+            tx_update(message["pk"], message["sk"], expression, "#st = :expected", names, values),
+            tx_put(log_item(new, now)),
+        ]
+        if update is not None and window is not None:
+            actions.append(self._budget_action(new, window, update))
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            if err.reasons and err.reasons[0] == "ConditionalCheckFailed":
+                raise Duplicate(message["message_id"]) from err
+            raise BudgetRace(message["message_id"]) from err
+        return new
+
+    def record_duplicate(self, message: Mapping[str, Any], now: datetime) -> None:
+        """A replay that produced no message: its own timeline entry, reason ``duplicate``."""
+        entry = log_item({**message, "status": "suppressed", "reason": "duplicate"}, now)
+        entry["sk"] = f"TL#{now.isoformat()}#notif-{message['message_id']}#duplicate"
+        entry["at"] = now.isoformat()
+        entry["expires_at"] = ttl(now)
+        self.table.put(entry)
+
+    # -- sender writes ---------------------------------------------------------------------------
+    def claim(self, customer_id: str, message_id: str, channel: str, now: datetime, lease: timedelta) -> Item:
+        """Take the message for sending on ``channel`` (queued, or sending with a lapsed lease)."""
+        pk, sk = customer_pk(customer_id), message_sk(message_id)
+        try:
+            return self.table.update(
+                pk,
+                sk,
+                "SET #st = :sending, lease_until = :until, updated_at = :now ADD attempts :one",
+                condition="#ch = :ch AND (#st = :queued OR (#st = :sending AND lease_until < :now))",
+                names={"#st": "status", "#ch": "channel"},
+                values={
+                    ":sending": "sending",
+                    ":queued": "queued",
+                    ":ch": channel,
+                    ":until": (now + lease).isoformat(),
+                    ":now": now.isoformat(),
+                    ":one": 1,
+                },
+            )
+        except Conflict:
+            raise NotClaimable(self.table.get(pk, sk)) from None
+
+    def complete(self, message: Item, now: datetime, provider_id: str, outbox: Item | None) -> Item:
+        """sending -> sent, with the timeline entry (and the outbox item) in one transaction."""
+        done = {**message, "status": "sent", "sent_at": now.isoformat(), "provider_id": provider_id}
+        done["updated_at"] = now.isoformat()
+        actions = [
+            tx_update(
+                message["pk"],
+                message["sk"],
+                "SET #st = :sent, sent_at = :now, provider_id = :pid, updated_at = :now REMOVE lease_until",
+                "#st = :sending AND #ch = :ch",
+                {"#st": "status", "#ch": "channel"},
+                {
+                    ":sent": "sent",
+                    ":sending": "sending",
+                    ":now": now.isoformat(),
+                    ":pid": provider_id,
+                    ":ch": message["channel"],
+                },
+            ),
+            tx_put(log_item(done, now)),
+        ]
+        if outbox is not None:
+            actions.append(tx_put(outbox))
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            raise NotClaimable(self.table.get(message["pk"], message["sk"])) from err
+        return done
+
+    def release(self, message: Item, now: datetime, error: str) -> None:
+        """sending -> queued after a provider failure (the queue retries it later)."""
+        self.table.update(
+            message["pk"],
+            message["sk"],
+            "SET #st = :queued, last_error = :err, updated_at = :now REMOVE lease_until",
+            condition="#st = :sending AND #ch = :ch",
+            names={"#st": "status", "#ch": "channel"},
+            values={
+                ":queued": "queued",
+                ":sending": "sending",
+                ":err": error[:500],
+                ":now": now.isoformat(),
+                ":ch": message["channel"],
+            },
+            return_values="NONE",
+        )
+
+    def fall_back(self, message: Item, now: datetime, channel: str, error: str) -> Item:
+        """sending on one channel -> queued on the next one (attempts start again)."""
+        return self.transition(
+            message,
+            "sending",
+            {
+                "channel": channel,
+                "status": "queued",
+                "attempts": 0,
+                "failed_channels": [*message.get("failed_channels", []), message["channel"]],
+                "last_error": error[:500],
+                "updated_at": now.isoformat(),
+            },
+            remove=("lease_until",),
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +73,9 @@ class SqsPoller(_Loop):
         self.region = region
         self.retry_delay_s = retry_delay_s
         self.patterns = [json.loads(p) for p in source.filters]
+        # bodies handed to the function, and those it processed (for tests and the demo)
+        self.received_bodies: deque[str] = deque(maxlen=5000)
+        self.delivered_bodies: deque[str] = deque(maxlen=5000)
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -118,6 +122,7 @@ class SqsPoller(_Loop):
             if not kept:
                 return
         records = event["Records"]
+        self.received_bodies.extend(r["body"] for r in records)
         outcome = self.invoker.invoke(
             self.source.function,
             event,
@@ -137,6 +142,7 @@ class SqsPoller(_Loop):
                 # an empty or unknown identifier fails the whole batch, as in Lambda
                 failed = known if reported - known else reported
         self._delete_messages([r["receiptHandle"] for r in records if r["messageId"] not in failed])
+        self.delivered_bodies.extend(r["body"] for r in records if r["messageId"] not in failed)
         for r in records:
             if r["messageId"] in failed:
                 self.sqs.change_message_visibility(
@@ -155,10 +161,16 @@ class SqsPoller(_Loop):
 
 
 class TtlMarks:
-    """Keys the TTL sweeper deleted: their REMOVE records carry the TTL service identity."""
+    """Keys the TTL sweeper deleted: their REMOVE records carry the TTL service identity.
+
+    Each deletion gets a mark id; every stream poller consumes a mark once (its own ``seen``
+    set), so several consumers of one stream all see the TTL identity, and a later user delete
+    of the same key (after the item was created again) does not.
+    """
 
     def __init__(self) -> None:
-        self._keys: set[str] = set()
+        self._marks: dict[str, int] = {}
+        self._next = 0
         self._lock = threading.Lock()
 
     @staticmethod
@@ -167,15 +179,21 @@ class TtlMarks:
 
     def add(self, keys: dict[str, Any]) -> None:
         with self._lock:
-            self._keys.add(self.key(keys))
+            self._next += 1
+            self._marks[self.key(keys)] = self._next
 
     def discard(self, keys: dict[str, Any]) -> None:
         with self._lock:
-            self._keys.discard(self.key(keys))
+            self._marks.pop(self.key(keys), None)
 
-    def __contains__(self, keys: dict[str, Any]) -> bool:
+    def consume(self, keys: dict[str, Any], seen: set[int]) -> bool:
+        """Whether a REMOVE of ``keys`` is a TTL delete this consumer has not seen yet."""
         with self._lock:
-            return self.key(keys) in self._keys
+            mark = self._marks.get(self.key(keys))
+        if mark is None or mark in seen:
+            return False
+        seen.add(mark)
+        return True
 
 
 class StreamPoller(_Loop):
@@ -206,11 +224,12 @@ class StreamPoller(_Loop):
         self.poll_interval_s = poll_interval_s
         self.patterns = [json.loads(p) for p in source.filters]
         self.iterators: dict[str, str] = {}
+        self._seen_marks: set[int] = set()
         self.delivered = 0
         self.sent_to_failure = 0
         self.delivered_keys: set[str] = set()  # keys of records a successful invocation took
 
-    def _open_shards(self) -> None:
+    def open_shards(self) -> None:
         shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         for shard in shards:
             if shard["ShardId"] not in self.iterators:
@@ -230,7 +249,7 @@ class StreamPoller(_Loop):
 
     def poll_once(self) -> int:
         """Read every shard once and deliver what arrived; the number of records read."""
-        self._open_shards()
+        self.open_shards()
         total = 0
         for shard_id in list(self.iterators):
             resp = self.streams.get_records(ShardIterator=self.iterators[shard_id], Limit=1000)
@@ -238,7 +257,7 @@ class StreamPoller(_Loop):
             if raw:
                 self.busy = True
                 try:
-                    records = [self._convert(r) for r in raw]
+                    records = [self.convert(r) for r in raw]
                     self._deliver_all(shard_id, records)
                 finally:
                     self.busy = False
@@ -249,11 +268,11 @@ class StreamPoller(_Loop):
             self.idle_polls += 1
         return total
 
-    def _convert(self, raw: dict[str, Any]) -> dict[str, Any]:
-        keys = raw["dynamodb"]["Keys"]
-        ttl = raw["eventName"] == "REMOVE" and keys in self.ttl_marks
-        if ttl:
-            self.ttl_marks.discard(keys)
+    def convert(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """A ``get_records`` record in Lambda's shape, TTL deletes marked."""
+        ttl = raw["eventName"] == "REMOVE" and self.ttl_marks.consume(
+            raw["dynamodb"]["Keys"], self._seen_marks
+        )
         return stream_record(raw, self.stream_arn, self.region, ttl_delete=ttl)
 
     def _deliver_all(self, shard_id: str, records: list[dict[str, Any]]) -> None:

@@ -23,6 +23,8 @@ from devstack.provision import local_parameters, local_secrets, provision
 from devstack.runtime import Console, Invoker, Outcome, Worker
 from devstack.template import ROOT, Resolver, load, resources_of
 
+_dumps = json.dumps
+
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -81,6 +83,8 @@ class LocalStack:
         self._moto: Any = None
         self._threads: list[threading.Thread] = []
         self.started_in_s = 0.0
+        self._stopped = False
+        self._clients: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def _stage(self) -> str:
@@ -104,6 +108,21 @@ class LocalStack:
             aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
             config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30),
         )
+
+    @property
+    def sqs(self) -> Any:
+        """A shared SQS client on the emulator."""
+        return self._shared("sqs")
+
+    @property
+    def dynamodb(self) -> Any:
+        """A shared DynamoDB client on the emulator (the table is ``table_name``)."""
+        return self._shared("dynamodb")
+
+    def _shared(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.client(service)
+        return self._clients[service]
 
     def start(self) -> LocalStack:
         started = time.perf_counter()
@@ -218,7 +237,10 @@ class LocalStack:
             self._threads.append(loop)
 
     def stop(self) -> None:
-        """Stop pollers, the front door, the workers and the emulator (in that order)."""
+        """Stop pollers, the front door, the workers and the emulator (in that order); idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
         for loop in [*self.sqs_pollers, *self.stream_pollers, *self.sweepers, *self.schedulers.values()]:
             loop.stop()
         if self.front_door is not None:
@@ -299,7 +321,7 @@ class LocalStack:
 
     def queue_depth(self, logical: str) -> int:
         """Visible + in flight + delayed messages of a queue."""
-        attrs = self.client("sqs").get_queue_attributes(
+        attrs = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url(logical),
             AttributeNames=[
                 "ApproximateNumberOfMessages",
@@ -340,7 +362,7 @@ class LocalStack:
                     marks = None
             else:
                 marks = None
-            time.sleep(0.05)
+            time.sleep(0.1)
         raise TimeoutError(f"pipeline not quiet after {timeout} s: {reason}")
 
     def invoke_schedule(self, name: str) -> Outcome:
@@ -374,18 +396,18 @@ class LocalStack:
         self,
         method: str,
         path: str,
-        json_body: Any = None,
+        json: Any = None,
         *,
         staff: bool = True,
         headers: dict[str, str] | None = None,
     ) -> HttpResponse:
-        """Call the API (as local staff unless ``staff=False``)."""
+        """Call the API with a JSON body (as local staff unless ``staff=False``)."""
         hdrs = dict(headers or {})
         if staff:
             hdrs.setdefault("Authorization", f"Bearer {self.staff_token}")
         body = None
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
+        if json is not None:
+            body = _dumps(json).encode()
             hdrs.setdefault("Content-Type", "application/json")
         return self.request(method, path, body, hdrs)
 

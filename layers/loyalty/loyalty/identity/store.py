@@ -20,7 +20,7 @@ from typing import Any
 
 from loyalty.errors import Conflict
 from loyalty.models.identifiers import Identifier, IdentifierType
-from loyalty.store.table import Item, Table, tx_check, tx_put, tx_put_new
+from loyalty.store.table import Item, Table, tx_check, tx_delete, tx_put, tx_put_new
 
 PROFILE_ENTITY = "profile"
 IDENTIFIER_ENTITY = "identifier"
@@ -208,3 +208,97 @@ class IdentityStore:
         return self.table.put_new(
             {**entry, "pk": pk, "sk": sk, "entity": TIMELINE_ENTITY, "customer_id": customer_id}
         )
+
+    # -- 360 and erasure -----------------------------------------------------------------------
+    def points_balance(self, customer_id: str) -> Item | None:
+        """Points' balance item when points has one for this customer (read only)."""
+        return self.table.get(f"CUST#{customer_id}", "PTS#BALANCE")
+
+    def collection(self, customer_id: str) -> list[Item]:
+        """Every item of a customer's collection (any capability's), for erasure."""
+        return list(self.table.query_all(f"CUST#{customer_id}", consistent=True))
+
+    def start_erasure(self, customer_id: str, at: str) -> None:
+        """Mark an active, unlocked customer as being erased (idempotent while erasing)."""
+        self.table.update(
+            *profile_key(customer_id),
+            "SET #st = :erasing, erasure_started_at = if_not_exists(erasure_started_at, :at)",
+            condition="(#st = :active AND attribute_not_exists(#lock)) OR #st = :erasing",
+            names={"#st": "status", "#lock": "lock"},
+            values={":erasing": "erasing", ":active": ACTIVE, ":at": at},
+            return_values="NONE",
+        )
+
+    def free_identifier(self, owner_ids: Sequence[str], item: Item) -> None:
+        """Delete an identifier's IDENT and ID items (the value can link a new customer again)."""
+        ident = identifier_of(item)
+        names = {f":c{i}": c for i, c in enumerate(owner_ids)}
+        self.table.transact(
+            [
+                tx_delete(
+                    *ident_key(ident),
+                    f"attribute_not_exists(pk) OR customer_id IN ({', '.join(names)})",
+                    values=names,
+                ),
+                tx_delete(item["pk"], item["sk"]),
+            ]
+        )
+
+    def delete(self, pk: str, sk: str) -> None:
+        self.table.delete(pk, sk)
+
+    def anonymise_event(self, event_id: str, data: str) -> bool:
+        """Replace an event's canonical JSON by its anonymised form (False when it expired)."""
+        try:
+            self.table.update(
+                f"EVENT#{event_id}",
+                "EVENT",
+                "SET #d = :d, anonymised = :t",
+                condition="attribute_exists(pk)",
+                names={"#d": "data"},
+                values={":d": data, ":t": True},
+                return_values="NONE",
+            )
+        except Conflict:
+            return False
+        return True
+
+    def event_data(self, event_id: str) -> str | None:
+        item = self.table.get(f"EVENT#{event_id}", "EVENT")
+        return None if item is None else str(item["data"])
+
+    def redact_merge(self, merge_id: str) -> None:
+        """Drop the personal data (profile snapshots, identifier values) of a merge's items."""
+        for part in ("MERGE", "JOURNAL", "UNJOURNAL"):
+            try:
+                self.table.update(
+                    *merge_key(merge_id, part),
+                    "REMOVE #b, absorbed_profiles, moved, merged_consents SET redacted = :t",
+                    condition="attribute_exists(pk)",
+                    names={"#b": "before"},
+                    values={":t": True},
+                    return_values="NONE",
+                )
+            except Conflict:
+                continue
+
+    def tombstone(self, customer_id: str, at: str) -> None:
+        """The profile of an erased customer: no personal data, ``status = erased``."""
+        pk, sk = profile_key(customer_id)
+        self.table.put(
+            {
+                "pk": pk,
+                "sk": sk,
+                "entity": PROFILE_ENTITY,
+                "customer_id": customer_id,
+                "status": "erased",
+                "erased_at": at,
+            }
+        )
+
+    def put_erasure_audit(self, audit: Item) -> None:
+        pk, sk = erasure_key(audit["customer_id"])
+        self.table.put({**audit, "pk": pk, "sk": sk, "entity": ERASURE_ENTITY})
+
+    def erasure_audit(self, customer_id: str) -> Item | None:
+        return self.table.get(*erasure_key(customer_id))

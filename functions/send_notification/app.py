@@ -15,7 +15,7 @@ from loyalty.notify.sender import SendFailed, backoff, send
 from loyalty.observability import logger, metrics
 from loyalty.settings import get_settings
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> None:

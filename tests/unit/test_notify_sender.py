@@ -142,7 +142,8 @@ def test_a_failing_channel_is_retried_then_falls_back_to_the_next_consented_chan
     # And the SMS sender delivers it, once
     assert send("c_1", message_id, "sms", now=NOON).status == "sent"
     (sent,) = outbox(table, "c_1")
-    assert sent["channel"] == "sms" and len(sent["content"]["text"]) <= 160
+    assert sent["channel"] == "sms"
+    assert len(sent["content"]["text"]) <= 160
     assert whatsapp.calls == ["whatsapp"] * 3
 
 
@@ -203,7 +204,8 @@ def test_ses_adapter_sends_the_rendered_email(stack: Resolver, monkeypatch: pyte
     aws.client("ses").verify_email_identity(EmailAddress="no-reply@example.com")
     content = {"subject": "Hola", "text": "Texto", "html": "<p>Texto</p>"}
     delivery = adapters.SesProvider().send("email", "ana@example.com", content, MESSAGE)
-    assert delivery.provider_id and delivery.outbox is None
+    assert delivery.provider_id
+    assert delivery.outbox is None
 
 
 def test_ses_rejection_is_permanent(stack: Resolver, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -283,7 +285,8 @@ def test_whatsapp_adapter_posts_a_template_message_with_the_secret_token(
     assert request.full_url == "https://graph.facebook.com/v21.0/555/messages"
     assert request.headers["Authorization"] == "Bearer tok"
     body = json.loads(request.data)
-    assert body["to"] == "34600000001" and body["template"]["name"] == "points_earned_v1"
+    assert body["to"] == "34600000001"
+    assert body["template"]["name"] == "points_earned_v1"
     assert [p["text"] for p in body["template"]["components"][0]["parameters"]] == ["Ana", "120", "T1"]
 
 

@@ -28,6 +28,21 @@ class Settings(BaseModel):
     identity_blocklist: str = Field(default="", alias="IDENTITY_BLOCKLIST")
     identifier_limits: str = Field(default="", alias="IDENTIFIER_LIMITS")
     merge_max_customers: int = Field(default=3, alias="MERGE_MAX_CUSTOMERS", ge=2, le=20)
+    # stock (loyalty.stock): reservation hold and TTL grace, defaults, online locations, journal
+    reservation_hold_hours: int = Field(default=48, alias="RESERVATION_HOLD_HOURS", ge=1, le=24 * 14)
+    reservation_ttl_grace_hours: int = Field(default=24, alias="RESERVATION_TTL_GRACE_HOURS", ge=1)
+    low_stock_threshold: int = Field(default=3, alias="LOW_STOCK_THRESHOLD", ge=0)
+    online_locations: str = Field(default="WEB-FULFILMENT", alias="STOCK_ONLINE_LOCATIONS")
+    stock_move_retention_days: int = Field(default=40, alias="STOCK_MOVE_RETENTION_DAYS", ge=1)
+    # points (loyalty.points): return windows per channel (JSON), expiry, warnings, tier grace
+    points_return_windows: str = Field(
+        default='{"web": 30, "app": 30, "chat": 14, "pos": 14}', alias="POINTS_RETURN_WINDOWS"
+    )
+    points_return_window_days: int = Field(default=14, alias="POINTS_RETURN_WINDOW_DAYS", ge=0, le=365)
+    points_expiry_days: int = Field(default=365, alias="POINTS_EXPIRY_DAYS", ge=30)
+    points_expiry_warning_days: int = Field(default=30, alias="POINTS_EXPIRY_WARNING_DAYS", ge=1)
+    tier_downgrade_grace_days: int = Field(default=30, alias="TIER_DOWNGRADE_GRACE_DAYS", ge=0)
+    points_job_lookback_days: int = Field(default=7, alias="POINTS_JOB_LOOKBACK_DAYS", ge=1, le=400)
     # notifications (loyalty.notify): channel queues, delivery mode, budget, quiet hours, providers
     notify_email_queue_url: str = Field(default="", alias="NOTIFY_EMAIL_QUEUE_URL")
     notify_sms_queue_url: str = Field(default="", alias="NOTIFY_SMS_QUEUE_URL")

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from loyalty.eventlog.store import ENTITY
 from loyalty.models.events import ChannelEvent, EventType
 from loyalty.models.merges import MERGE_ENTITY, CustomerMerged
+from loyalty.models.reservations import ACTIVE_STATUSES, RESERVATION_ENTITY, ReservationLapsed
 from loyalty.settings import Settings
 
 Stage = Literal["recorded", "attributed"]
@@ -74,10 +75,25 @@ def stage_of(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> St
     return None
 
 
+Message = RoutedEvent | CustomerMerged | ReservationLapsed
+
+
+def lapsed_reservation(
+    new: Mapping[str, Any] | None, old: Mapping[str, Any] | None
+) -> ReservationLapsed | None:
+    """A reservation removed (by TTL: the stream filter only lets those through) while active."""
+    if new or not old or old.get("entity") != RESERVATION_ENTITY or old.get("status") not in ACTIVE_STATUSES:
+        return None
+    return ReservationLapsed.model_validate(dict(old))
+
+
 def plan(
     new: Mapping[str, Any] | None, old: Mapping[str, Any] | None, settings: Settings
-) -> list[tuple[str, RoutedEvent | CustomerMerged]]:
+) -> list[tuple[str, Message]]:
     """(queue url, message) pairs for one stream record; empty when nothing is to be routed."""
+    lapsed = lapsed_reservation(new, old)
+    if lapsed is not None:
+        return [(settings.stock_queue_url, lapsed)] if settings.stock_queue_url else []
     if new and not old and new.get("entity") == MERGE_ENTITY:
         merged = CustomerMerged.model_validate_json(new["data"])
         return [(settings.points_queue_url, merged)] if settings.points_queue_url else []
@@ -86,7 +102,7 @@ def plan(
         return []
     event = ChannelEvent.model_validate_json(new["data"])
     message = RoutedEvent(stage=stage, customer_id=new.get("customer_id"), event=event)
-    out: list[tuple[str, RoutedEvent | CustomerMerged]] = []
+    out: list[tuple[str, Message]] = []
     for route in ROUTES:
         url = getattr(settings, route.queue_setting)
         if url and route.wants(stage, event):

@@ -9,13 +9,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty import aws
 from loyalty.errors import TransientError
-from loyalty.models.merges import CustomerMerged
-from loyalty.routing.router import RoutedEvent, plan
+from loyalty.models.reservations import ReservationLapsed
+from loyalty.routing.router import Message, RoutedEvent, plan
 from loyalty.settings import get_settings
 
 
-def _type_of(message: RoutedEvent | CustomerMerged) -> str:
-    return message.event.type.value if isinstance(message, RoutedEvent) else f"customer.{message.kind}d"
+def _type_of(message: Message) -> str:
+    if isinstance(message, RoutedEvent):
+        return message.event.type.value
+    if isinstance(message, ReservationLapsed):
+        return message.kind
+    return f"customer.{message.kind}d"
 
 
 def route_record(new_image: Mapping[str, Any] | None, old_image: Mapping[str, Any] | None) -> list[str]:

@@ -1,0 +1,36 @@
+"""Stock queue -> stock figures: sales, orders, cancels, returns, counts, adjustments, lapsed holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.observability import logger, metrics
+from loyalty.stock.service import apply_message
+
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    touched = apply_message(record.body)  # malformed or transient: raises -> retried -> DLQ
+    metrics.add_metric("StockMessagesApplied", MetricUnit.Count, 1)
+    logger.info(
+        "stock message applied",
+        extra={"message_id": record.message_id, "touched": [f"{s}@{loc}" for s, loc in sorted(touched)]},
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

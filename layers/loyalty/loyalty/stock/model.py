@@ -1,0 +1,227 @@
+"""Stock entities, their keys, and the pure rules (allocation to shards, signals). No AWS here.
+
+Every figure lives in the ``SKU#<sku>`` collection (see docs/data-model.md, "Stock"):
+
+- ``LOC#<loc>#S#<nn>``   ``stock``          one shard of a location's stock (on hand / reserved /
+                                              available, ``version``, ``counted_at``, ``updated_at``)
+- ``LOC#<loc>#META``     ``stock_location`` signal state of a location (and of ``ONLINE``)
+- ``CONFIG``             ``stock_config``   per-SKU data: low-stock threshold, shard count
+- ``MOVE#<loc>#<ts>#<key>`` ``stock_move``  applied-once marker AND journal of on-hand deltas
+- ``SHORT#<loc>#<ts>#<key>`` ``stock_shortfall`` units an order/adjustment could not take
+- ``SIG#<loc>#<ts>#<signal>`` ``stock_signal`` out_of_stock / back_in_stock / low_stock (INSERT)
+- ``ALERT#<loc|ONLINE>#<customer_id>`` ``stock_alert`` back-in-stock subscriptions
+
+Invariants of every shard: ``on_hand >= 0``, ``reserved >= 0``, ``available >= 0`` and
+``available == on_hand - reserved`` (so ``reserved <= on_hand``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+ONLINE = "ONLINE"
+STOCK_ENTITY = "stock"
+LOCATION_ENTITY = "stock_location"
+CONFIG_ENTITY = "stock_config"
+MOVE_ENTITY = "stock_move"
+SHORTFALL_ENTITY = "stock_shortfall"
+SIGNAL_ENTITY = "stock_signal"
+ALERT_ENTITY = "stock_alert"
+ORDER_ENTITY = "stock_order"
+RESERVATION_ENTITY = "reservation"
+MAX_SHARDS = 32
+
+Signal = Literal["out_of_stock", "back_in_stock", "low_stock"]
+SignalState = Literal["in_stock", "low_stock", "out_of_stock"]
+
+
+def stamp(moment: datetime) -> str:
+    """A sortable, fixed-width UTC timestamp (sort keys and ``*_at`` attributes)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sku_pk(sku: str) -> str:
+    return f"SKU#{sku}"
+
+
+def location_prefix(location_id: str) -> str:
+    return f"LOC#{location_id}#"
+
+
+def shard_sk(location_id: str, shard: int) -> str:
+    return f"LOC#{location_id}#S#{shard:02d}"
+
+
+def meta_sk(location_id: str) -> str:
+    return f"LOC#{location_id}#META"
+
+
+CONFIG_SK = "CONFIG"
+#: GET /stock/{sku} reads CONFIG and every LOC# item with one query: sk BETWEEN these bounds.
+AVAILABILITY_RANGE = ("CONFIG", "LOC$")
+
+
+def move_sk(location_id: str, at: str, key: str) -> str:
+    return f"MOVE#{location_id}#{at}#{key}"
+
+
+def shortfall_sk(location_id: str, at: str, key: str) -> str:
+    return f"SHORT#{location_id}#{at}#{key}"
+
+
+def signal_sk(location_id: str, at: str, signal: str) -> str:
+    return f"SIG#{location_id}#{at}#{signal}"
+
+
+def alert_sk(location_id: str, customer_id: str) -> str:
+    return f"ALERT#{location_id}#{customer_id}"
+
+
+def order_key(channel: str, order_id: str) -> tuple[str, str]:
+    return f"STKORD#{channel}#{order_id}", "STKORD"
+
+
+def reservation_key(reservation_id: str) -> tuple[str, str]:
+    return f"RES#{reservation_id}", "RES"
+
+
+def reservation_due_pk(day: str) -> str:
+    """GSI1 partition of active reservations whose hold ends on ``day`` (yyyy-mm-dd)."""
+    return f"RESDUE#{day}"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard of a location's stock, as read from the table."""
+
+    location_id: str
+    shard: int
+    on_hand: int = 0
+    reserved: int = 0
+    available: int = 0
+    version: int = 0
+    updated_at: str | None = None
+    counted_at: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Shard:
+        return cls(
+            location_id=item["location_id"],
+            shard=int(item["shard"]),
+            on_hand=int(item.get("on_hand", 0)),
+            reserved=int(item.get("reserved", 0)),
+            available=int(item.get("available", 0)),
+            version=int(item.get("version", 0)),
+            updated_at=item.get("updated_at"),
+            counted_at=item.get("counted_at"),
+        )
+
+
+@dataclass(frozen=True)
+class LocationStock:
+    """A location's figures: the sum of its shards, with the freshness of each figure."""
+
+    location_id: str
+    on_hand: int
+    reserved: int
+    available: int
+    updated_at: str | None
+    counted_at: str | None
+    shards: int
+
+    @classmethod
+    def of(cls, location_id: str, shards: list[Shard]) -> LocationStock:
+        stamps = [s.updated_at for s in shards if s.updated_at]
+        counts = [s.counted_at for s in shards if s.counted_at]
+        return cls(
+            location_id=location_id,
+            on_hand=sum(s.on_hand for s in shards),
+            reserved=sum(s.reserved for s in shards),
+            available=sum(s.available for s in shards),
+            updated_at=max(stamps) if stamps else None,
+            counted_at=max(counts) if counts else None,
+            shards=len(shards),
+        )
+
+
+def group_shards(items: list[dict[str, Any]]) -> dict[str, list[Shard]]:
+    """Stock items of a query, grouped by location (other entities are ignored)."""
+    out: dict[str, list[Shard]] = {}
+    for item in items:
+        if item.get("entity") == STOCK_ENTITY:
+            shard = Shard.from_item(item)
+            out.setdefault(shard.location_id, []).append(shard)
+    return out
+
+
+def plan_take(shards: list[Shard], quantity: int, *, partial: bool) -> dict[int, int]:
+    """Units to take from each shard (largest available first); {} if impossible and not partial."""
+    plan: dict[int, int] = {}
+    wanted = quantity
+    for shard in sorted(shards, key=lambda s: (-s.available, s.shard)):
+        if wanted == 0:
+            break
+        take = min(shard.available, wanted)
+        if take > 0:
+            plan[shard.shard] = take
+            wanted -= take
+    if wanted and not partial:
+        return {}
+    return plan
+
+
+def spread(total: int, count: int) -> list[int]:
+    """``total`` units over ``count`` shards as evenly as possible (remainder to the first)."""
+    base, extra = divmod(total, count)
+    return [base + (1 if i < extra else 0) for i in range(count)]
+
+
+@dataclass(frozen=True)
+class CountPlan:
+    """What an absolute count does to each shard (new on hand per shard) and the shortfall."""
+
+    on_hand: dict[int, int]
+    shortfall: int
+
+
+def plan_count(shards: list[Shard], target_on_hand: int, active: int) -> CountPlan:
+    """Set a location's on hand to ``target_on_hand`` without touching reservations.
+
+    Each shard keeps its reserved units; the available units are spread over the first ``active``
+    shards. A count below what is reserved keeps on hand at the reserved total (reservations are
+    promises to customers) and reports the gap as a shortfall for staff to resolve.
+    """
+    by_id = {s.shard: s for s in shards}
+    ids = sorted(set(by_id) | set(range(active)))
+    reserved = {i: by_id[i].reserved if i in by_id else 0 for i in ids}
+    total_reserved = sum(reserved.values())
+    target = max(target_on_hand, 0)
+    shortfall = max(total_reserved - target, 0)
+    free = max(target - total_reserved, 0)
+    shares = spread(free, active)
+    on_hand = {i: reserved[i] + (shares[i] if i < active else 0) for i in ids}
+    return CountPlan(on_hand=on_hand, shortfall=shortfall)
+
+
+def signal_state(available: int, threshold: int) -> SignalState:
+    if available <= 0:
+        return "out_of_stock"
+    if available <= threshold:
+        return "low_stock"
+    return "in_stock"
+
+
+def transition(previous: SignalState | None, current: SignalState) -> Signal | None:
+    """The signal to emit when a location moves from ``previous`` to ``current`` (None: none)."""
+    before = previous or "in_stock"
+    if before == current:
+        return None
+    if current == "out_of_stock":
+        return "out_of_stock"
+    if before == "out_of_stock":
+        return "back_in_stock"
+    if current == "low_stock":
+        return "low_stock"
+    return None

@@ -1,0 +1,563 @@
+"""Stock items in the single table: conditional, exactly-once writes (see loyalty.stock.model).
+
+Every change of a shard is one transaction holding (a) an applied-once marker put only if new
+(a ``stock_move`` item keyed by the business fact, or the reservation item itself) and (b) the
+shard update(s) with their conditions: ``available >= n`` to take, ``reserved >= n`` to release
+or collect, and, for on-hand deltas, ``counted_at < the fact's time`` (a fact stamped before the
+last absolute count is already inside that count). A redelivered fact fails (a) and is a no-op.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from loyalty.errors import Conflict, TransientError
+from loyalty.stock import model
+from loyalty.stock.model import Shard
+from loyalty.store.table import (
+    Item,
+    Table,
+    TransactionCancelled,
+    tx_put,
+    tx_put_new,
+    tx_update,
+)
+
+Mode = Literal["sell", "reserve", "release", "collect", "receive"]
+ATTEMPTS = 6
+FAST_TRIES = 2
+_NAMES = {
+    "#oh": "on_hand",
+    "#rs": "reserved",
+    "#av": "available",
+    "#up": "updated_at",
+    "#en": "entity",
+    "#sku": "sku",
+    "#loc": "location_id",
+    "#sh": "shard",
+    "#ver": "version",
+}
+_CCF = "ConditionalCheckFailed"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _deltas(mode: Mode, quantity: int) -> tuple[int, int]:
+    """(on hand delta, reserved delta) of taking/returning ``quantity`` units in ``mode``."""
+    return {
+        "sell": (-quantity, 0),
+        "receive": (quantity, 0),
+        "reserve": (0, quantity),
+        "release": (0, -quantity),
+        "collect": (-quantity, -quantity),
+    }[mode]
+
+
+def shard_update(
+    sku: str, location_id: str, shard: int, mode: Mode, quantity: int, *, before: str | None = None
+) -> dict[str, Any]:
+    """The conditional update of one shard for ``quantity`` units in ``mode``."""
+    d_on_hand, d_reserved = _deltas(mode, quantity)
+    values: dict[str, Any] = {
+        ":z": 0,
+        ":one": 1,
+        ":dh": d_on_hand,
+        ":dr": d_reserved,
+        ":da": d_on_hand - d_reserved,
+        ":now": model.stamp(_now()),
+        ":en": model.STOCK_ENTITY,
+        ":sku": sku,
+        ":loc": location_id,
+        ":sh": shard,
+    }
+    expression = (
+        "SET #oh = if_not_exists(#oh, :z) + :dh, #rs = if_not_exists(#rs, :z) + :dr, "
+        "#av = if_not_exists(#av, :z) + :da, #up = :now, #en = :en, #sku = :sku, #loc = :loc, #sh = :sh "
+        "ADD #ver :one"
+    )
+    names = dict(_NAMES)
+    conditions = []
+    if mode in {"sell", "reserve"}:
+        conditions.append("#av >= :q")
+        values[":q"] = quantity
+    if mode in {"release", "collect"}:
+        conditions.append("#rs >= :q")
+        values[":q"] = quantity
+    if before is not None:
+        names["#ct"] = "counted_at"
+        conditions.append("(attribute_not_exists(#ct) OR #ct < :at)")
+        values[":at"] = before
+    return tx_update(
+        model.sku_pk(sku),
+        model.shard_sk(location_id, shard),
+        expression,
+        " AND ".join(conditions) or None,
+        names,
+        values,
+    )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """Outcome of one on-hand movement: units applied, units missing, and how it went."""
+
+    on_hand_delta: int
+    shortfall: int = 0
+    duplicate: bool = False
+    absorbed: bool = False
+
+
+class StockStore:
+    """Reads and exactly-once writes of the ``SKU#<sku>`` collection and reservations."""
+
+    def __init__(self, table: Table | None = None, *, move_retention_days: int = 40) -> None:
+        self.table = table or Table()
+        self.move_retention_days = move_retention_days
+
+    # -- reads ------------------------------------------------------------------------------------
+    def shards(self, sku: str, location_id: str) -> list[Shard]:
+        """Every shard of one location (one consistent query)."""
+        items = self.table.query_all(
+            model.sku_pk(sku), sk_prefix=model.location_prefix(location_id), consistent=True
+        )
+        return model.group_shards(list(items)).get(location_id, [])
+
+    def location_items(self, sku: str, location_id: str) -> list[Item]:
+        return list(
+            self.table.query_all(
+                model.sku_pk(sku), sk_prefix=model.location_prefix(location_id), consistent=True
+            )
+        )
+
+    def availability_items(self, sku: str) -> list[Item]:
+        """CONFIG and every LOC# item of a SKU: ONE query (sk BETWEEN CONFIG and LOC$)."""
+        return list(self.table.query_all(model.sku_pk(sku), sk_between=model.AVAILABILITY_RANGE))
+
+    def config(self, sku: str) -> Item:
+        return self.table.get(model.sku_pk(sku), model.CONFIG_SK, consistent=False) or {}
+
+    def put_config(self, sku: str, *, low_stock_threshold: int | None, shards: int | None) -> Item:
+        """Set a SKU's data (threshold, shard count); unspecified fields keep their value."""
+        sets = ["#en = :en", "#sku = :sku", "#up = :now"]
+        names = {"#en": "entity", "#sku": "sku", "#up": "updated_at"}
+        values: dict[str, Any] = {":en": model.CONFIG_ENTITY, ":sku": sku, ":now": model.stamp(_now())}
+        if low_stock_threshold is not None:
+            sets.append("#th = :th")
+            names["#th"] = "low_stock_threshold"
+            values[":th"] = low_stock_threshold
+        if shards is not None:
+            sets.append("#n = :n")
+            names["#n"] = "shards"
+            values[":n"] = shards
+        return self.table.update(
+            model.sku_pk(sku), model.CONFIG_SK, "SET " + ", ".join(sets), names=names, values=values
+        )
+
+    def moves_after(self, sku: str, location_id: str, at: str) -> int:
+        """Sum of on-hand deltas applied at this location for facts stamped strictly after ``at``."""
+        lo = f"MOVE#{location_id}#{at}$"
+        hi = f"MOVE#{location_id}$"
+        return sum(
+            int(i.get("on_hand_delta", 0))
+            for i in self.table.query_all(model.sku_pk(sku), sk_between=(lo, hi), consistent=True)
+        )
+
+    # -- markers --------------------------------------------------------------------------------
+    def _move_item(
+        self, sku: str, location_id: str, at: str, key: str, on_hand_delta: int, reason: str, **extra: Any
+    ) -> Item:
+        expires = _now() + timedelta(days=self.move_retention_days)
+        return {
+            "pk": model.sku_pk(sku),
+            "sk": model.move_sk(location_id, at, key),
+            "entity": model.MOVE_ENTITY,
+            "sku": sku,
+            "location_id": location_id,
+            "at": at,
+            "key": key,
+            "on_hand_delta": on_hand_delta,
+            "reason": reason,
+            "applied_at": model.stamp(_now()),
+            "expires_at": int(expires.timestamp()),
+            **extra,
+        }
+
+    def _shortfall_item(self, sku: str, location_id: str, at: str, key: str, units: int, reason: str) -> Item:
+        return {
+            "pk": model.sku_pk(sku),
+            "sk": model.shortfall_sk(location_id, at, key),
+            "entity": model.SHORTFALL_ENTITY,
+            "sku": sku,
+            "location_id": location_id,
+            "units": units,
+            "reason": reason,
+            "at": at,
+            "key": key,
+        }
+
+    def _existing_move(self, sku: str, location_id: str, at: str, key: str) -> Applied:
+        item = self.table.get(model.sku_pk(sku), model.move_sk(location_id, at, key)) or {}
+        return Applied(int(item.get("on_hand_delta", 0)), int(item.get("shortfall", 0)), duplicate=True)
+
+    # -- on-hand movements (events) -----------------------------------------------------------------
+    def move(
+        self, sku: str, location_id: str, quantity: int, *, at: str, key: str, reason: str, active: int = 1
+    ) -> Applied:
+        """Apply a signed on-hand delta once: receipts/returns add, sales take (never below zero).
+
+        A take for more than is available takes what there is and records the rest as a
+        shortfall (a backorder for staff), in the same transaction.
+        """
+        if quantity == 0:
+            return Applied(0)
+        mode: Mode = "receive" if quantity > 0 else "sell"
+        units = abs(quantity)
+        for shard in _fast_order(active):
+            marker = self._move_item(sku, location_id, at, key, _deltas(mode, units)[0], reason)
+            try:
+                self.table.transact(
+                    [tx_put_new(marker), shard_update(sku, location_id, shard, mode, units, before=at)]
+                )
+            except TransactionCancelled as err:
+                if err.reasons[0] == _CCF:
+                    return self._existing_move(sku, location_id, at, key)
+                continue
+            return Applied(marker["on_hand_delta"])
+        for _ in range(ATTEMPTS):
+            shards = self.shards(sku, location_id)
+            counted = max((s.counted_at for s in shards if s.counted_at), default=None)
+            if counted is not None and counted >= at:
+                marker = self._move_item(sku, location_id, at, key, 0, reason, absorbed_by_count=counted)
+                if not self.table.put_new(marker):
+                    return self._existing_move(sku, location_id, at, key)
+                return Applied(0, absorbed=True)
+            if mode == "receive":
+                plan = {secrets.randbelow(active): units}
+            else:
+                plan = model.plan_take(shards, units, partial=True)
+            taken = sum(plan.values())
+            missing = units - taken
+            delta = taken if mode == "receive" else -taken
+            marker = self._move_item(sku, location_id, at, key, delta, reason, shortfall=missing)
+            actions = [tx_put_new(marker)]
+            actions += [shard_update(sku, location_id, n, mode, q, before=at) for n, q in plan.items()]
+            if missing:
+                actions.append(tx_put(self._shortfall_item(sku, location_id, at, key, missing, reason)))
+            try:
+                self.table.transact(actions)
+            except TransactionCancelled as err:
+                if err.reasons[0] == _CCF:
+                    return self._existing_move(sku, location_id, at, key)
+                continue  # a shard moved under us (or a count landed): read again
+            return Applied(delta, shortfall=missing)
+        raise TransientError(f"stock of {sku} at {location_id} kept changing; retry")
+
+    def count(
+        self, sku: str, location_id: str, quantity: int, *, at: str, key: str, active: int = 1
+    ) -> Applied:
+        """Apply an absolute count taken at ``at``, once; an older count than the last is ignored.
+
+        New on hand = counted quantity + on-hand deltas already applied for facts stamped after
+        ``at`` (they happened after the count, so the count cannot contain them). Every shard is
+        written with a ``version`` condition, so a movement racing the count makes it re-read.
+        """
+        for _ in range(ATTEMPTS):
+            shards = self.shards(sku, location_id)
+            counted = max((s.counted_at for s in shards if s.counted_at), default=None)
+            if counted is not None and counted >= at:
+                marker = self._move_item(sku, location_id, at, key, 0, "stale_count", counted=quantity)
+                if not self.table.put_new(marker):
+                    return self._existing_move(sku, location_id, at, key)
+                return Applied(0, absorbed=True)
+            target = quantity + self.moves_after(sku, location_id, at)
+            plan = model.plan_count(shards, target, active)
+            before = sum(s.on_hand for s in shards)
+            delta = sum(plan.on_hand.values()) - before
+            marker = self._move_item(
+                sku, location_id, at, key, 0, "count", counted=quantity, adjusted_by=delta
+            )
+            actions = [tx_put_new(marker)]
+            actions += self._rewrite(sku, location_id, shards, plan.on_hand, counted_at=at)
+            if plan.shortfall:
+                actions.append(
+                    tx_put(
+                        self._shortfall_item(
+                            sku, location_id, at, key, plan.shortfall, "count_below_reserved"
+                        )
+                    )
+                )
+            try:
+                self.table.transact(actions)
+            except TransactionCancelled as err:
+                if err.reasons[0] == _CCF:
+                    return self._existing_move(sku, location_id, at, key)
+                continue
+            return Applied(delta, shortfall=plan.shortfall)
+        raise TransientError(f"stock of {sku} at {location_id} kept changing during a count; retry")
+
+    def _rewrite(
+        self,
+        sku: str,
+        location_id: str,
+        shards: list[Shard],
+        on_hand: dict[int, int],
+        *,
+        counted_at: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Set each shard's on hand (reserved kept), guarded by the version that was read."""
+        by_id = {s.shard: s for s in shards}
+        now = model.stamp(_now())
+        actions = []
+        for n, units in on_hand.items():
+            old = by_id.get(n)
+            reserved = old.reserved if old else 0
+            if old and old.on_hand == units and counted_at is None:
+                continue
+            item: Item = {
+                "pk": model.sku_pk(sku),
+                "sk": model.shard_sk(location_id, n),
+                "entity": model.STOCK_ENTITY,
+                "sku": sku,
+                "location_id": location_id,
+                "shard": n,
+                "on_hand": units,
+                "reserved": reserved,
+                "available": units - reserved,
+                "updated_at": now,
+                "version": (old.version if old else 0) + 1,
+                "counted_at": counted_at or (old.counted_at if old else None),
+            }
+            if old:
+                actions.append(tx_put(item, "#ver = :v", {"#ver": "version"}, {":v": old.version}))
+            else:
+                actions.append(tx_put_new(item))
+        return actions
+
+    def rebalance(self, sku: str, location_id: str, active: int) -> dict[int, int]:
+        """Spread a location's available units evenly over its first ``active`` shards."""
+        for _ in range(ATTEMPTS):
+            shards = self.shards(sku, location_id)
+            total = sum(s.on_hand for s in shards)
+            plan = model.plan_count(shards, total, active)
+            actions = self._rewrite(sku, location_id, shards, plan.on_hand)
+            if not actions:
+                return plan.on_hand
+            try:
+                self.table.transact(actions)
+            except TransactionCancelled:
+                continue
+            return plan.on_hand
+        raise TransientError(f"stock of {sku} at {location_id} kept changing during a rebalance; retry")
+
+    # -- reservations ---------------------------------------------------------------------------
+    def reserve(self, reservation: Item, *, active: int = 1) -> dict[str, int]:
+        """Put ``reservation`` (new) and hold its units on the shards; its ``allocations`` returned.
+
+        Raises Conflict ``reservation_exists`` when the id exists, ``insufficient_stock`` when the
+        location does not have the quantity available.
+        """
+        sku, location_id, units = reservation["sku"], reservation["location_id"], reservation["quantity"]
+        for shard in _fast_order(active):
+            allocations = {str(shard): units}
+            try:
+                self.table.transact(
+                    [
+                        tx_put_new({**reservation, "allocations": allocations}),
+                        shard_update(sku, location_id, shard, "reserve", units),
+                    ]
+                )
+            except TransactionCancelled as err:
+                if err.reasons[0] == _CCF:
+                    raise Conflict("reservation exists", code="reservation_exists") from err
+                continue
+            return allocations
+        for _ in range(ATTEMPTS):
+            plan = model.plan_take(self.shards(sku, location_id), units, partial=False)
+            if not plan:
+                raise Conflict(
+                    f"only fewer than {units} units of {sku} are available at {location_id}",
+                    code="insufficient_stock",
+                    field="quantity",
+                )
+            allocations = {str(n): q for n, q in plan.items()}
+            actions = [tx_put_new({**reservation, "allocations": allocations})]
+            actions += [shard_update(sku, location_id, n, "reserve", q) for n, q in plan.items()]
+            try:
+                self.table.transact(actions)
+            except TransactionCancelled as err:
+                if err.reasons[0] == _CCF:
+                    raise Conflict("reservation exists", code="reservation_exists") from err
+                continue
+            return allocations
+        raise TransientError(f"stock of {sku} at {location_id} kept changing; retry")
+
+    def get_reservation(self, reservation_id: str) -> Item | None:
+        return self.table.get(*model.reservation_key(reservation_id))
+
+    def settle(self, reservation: Item, status: Literal["collected", "released", "expired"]) -> bool:
+        """Close an active reservation: collect (a sale) or release its units; False if not active.
+
+        A release also puts the release marker the TTL safety net uses, so whichever of the job,
+        the API and a TTL delete comes first releases the units, and only once.
+        """
+        rid = reservation["reservation_id"]
+        sku, location_id = reservation["sku"], reservation["location_id"]
+        mode: Mode = "collect" if status == "collected" else "release"
+        now = model.stamp(_now())
+        actions = [
+            tx_update(
+                *model.reservation_key(rid),
+                "SET #st = :st, #up = :now REMOVE gsi1pk, gsi1sk",
+                "#st IN (:held, :ready)",
+                {"#st": "status", "#up": "updated_at"},
+                {":st": status, ":now": now, ":held": "held", ":ready": "ready"},
+            )
+        ]
+        actions += self._settle_shards(reservation, mode)
+        if mode == "collect":
+            actions.append(
+                tx_put_new(
+                    self._move_item(
+                        sku, location_id, now, f"res:{rid}:collect", -int(reservation["quantity"]), "collect"
+                    )
+                )
+            )
+        else:
+            actions.append(tx_put_new(self._release_marker(reservation)))
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            if err.reasons[0] == _CCF:
+                return False
+            raise TransientError(f"reservation {rid} could not be settled: {err.reasons}") from err
+        return True
+
+    def release_removed(self, reservation: Item) -> bool:
+        """Release the units of a reservation DynamoDB TTL deleted while active (once)."""
+        try:
+            self.table.transact(
+                [tx_put_new(self._release_marker(reservation)), *self._settle_shards(reservation, "release")]
+            )
+        except TransactionCancelled as err:
+            if err.reasons[0] == _CCF:
+                return False
+            raise TransientError(f"reservation {reservation['reservation_id']}: {err.reasons}") from err
+        return True
+
+    def _settle_shards(self, reservation: Item, mode: Mode) -> list[dict[str, Any]]:
+        return [
+            shard_update(reservation["sku"], reservation["location_id"], int(n), mode, int(q))
+            for n, q in reservation["allocations"].items()
+            if int(q) > 0
+        ]
+
+    def _release_marker(self, reservation: Item) -> Item:
+        return self._move_item(
+            reservation["sku"],
+            reservation["location_id"],
+            reservation["hold_until"],
+            f"res:{reservation['reservation_id']}:release",
+            0,
+            "reservation_release",
+        )
+
+    def due_reservations(self, day: str, until: str) -> list[Item]:
+        """Active reservations whose hold ended on ``day`` at or before ``until`` (GSI1, every page)."""
+        return list(
+            self.table.query_all(model.reservation_due_pk(day), sk_between=("0", f"{until}~"), index="gsi1")
+        )
+
+    # -- customers (read only: identity owns these items) ------------------------------------------
+    def survivor_of(self, customer_id: str) -> str | None:
+        """The surviving id of a customer (REDIRECT items followed); None when no profile exists."""
+        current = customer_id
+        for _ in range(5):
+            redirect = self.table.get(f"CUST#{current}", "REDIRECT", consistent=False)
+            if not redirect:
+                break
+            current = redirect["survivor_id"]
+        if self.table.get(f"CUST#{current}", "PROFILE", consistent=False) is None:
+            return None
+        return current
+
+    # -- orders ---------------------------------------------------------------------------------
+    def get_order(self, channel: str, order_id: str) -> Item | None:
+        return self.table.get(*model.order_key(channel, order_id))
+
+    def open_order(self, item: Item) -> bool:
+        """Put the stock record of an order if new (the lock of its first committing event)."""
+        return self.table.put_new(item)
+
+    def close_order(self, channel: str, order_id: str, status: str, expected: str, **attrs: Any) -> bool:
+        sets = ["#st = :st", "#up = :now"]
+        names = {"#st": "status", "#up": "updated_at"}
+        values: dict[str, Any] = {":st": status, ":now": model.stamp(_now()), ":exp": expected}
+        for i, (name, value) in enumerate(attrs.items()):
+            sets.append(f"#a{i} = :a{i}")
+            names[f"#a{i}"] = name
+            values[f":a{i}"] = value
+        try:
+            self.table.update(
+                *model.order_key(channel, order_id),
+                "SET " + ", ".join(sets),
+                condition="#st = :exp",
+                names=names,
+                values=values,
+                return_values="NONE",
+            )
+        except Conflict:
+            return False
+        return True
+
+    # -- signals and alerts ----------------------------------------------------------------------
+    def set_signal_state(
+        self, sku: str, location_id: str, previous: str | None, state: str, signal: Item | None
+    ) -> bool:
+        """Move a location's signal state (conditionally) and insert its signal item, together."""
+        names = {"#en": "entity", "#sku": "sku", "#loc": "location_id", "#sg": "signal", "#at": "signal_at"}
+        values: dict[str, Any] = {
+            ":en": model.LOCATION_ENTITY,
+            ":sku": sku,
+            ":loc": location_id,
+            ":sg": state,
+            ":at": model.stamp(_now()),
+        }
+        if previous is None:
+            condition = "attribute_not_exists(#sg)"
+        else:
+            condition = "#sg = :prev"
+            values[":prev"] = previous
+        actions = [
+            tx_update(
+                model.sku_pk(sku),
+                model.meta_sk(location_id),
+                "SET #en = :en, #sku = :sku, #loc = :loc, #sg = :sg, #at = :at",
+                condition,
+                names,
+                values,
+            )
+        ]
+        if signal is not None:
+            actions.append(tx_put_new(signal))
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled:
+            return False
+        return True
+
+    def put_alert(self, item: Item) -> None:
+        self.table.put(item)
+
+
+def _fast_order(active: int) -> list[int]:
+    """Shards to try first: a random one (and a second), so writers spread over the shards."""
+    if active <= 1:
+        return [0]
+    first = secrets.randbelow(active)
+    second = (first + 1 + secrets.randbelow(active - 1)) % active
+    return [first, second][:FAST_TRIES]

@@ -21,6 +21,9 @@ def record_handler(record: SQSRecord) -> None:
     routed = RoutedEvent.model_validate_json(record.body)  # malformed: fails -> retried -> DLQ
     event = routed.event
     logger.append_keys(event_id=event.event_id, channel=event.channel.value)
+    if routed.stage != "recorded":
+        logger.warning("not a recorded-stage event, ignored", extra={"stage": routed.stage})
+        return
     result = Resolver().resolve(event)  # TransientError raises: this record is retried
     metrics.add_metric("ProfilesCreated", MetricUnit.Count, int(result.created))
     metrics.add_metric("IdentifiersAttached", MetricUnit.Count, len(result.attached))

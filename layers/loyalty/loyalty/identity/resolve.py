@@ -117,8 +117,15 @@ class Resolver:
     def _live_customers(self, identifiers: list[Identifier]) -> tuple[dict[str, Item], list[Identifier]]:
         """Active customers owning any of the identifiers, and the identifiers nobody owns."""
         owners = self.store.owners(identifiers)
-        ids = {self.store.resolve(c) for c in set(owners.values())}
-        profiles = self.store.profiles(ids)
+        profiles = self.store.profiles(set(owners.values()))
+        ids = set()
+        for owner in set(owners.values()):
+            prof = profiles.get(owner)
+            # an active profile never has a REDIRECT: follow redirects only for merged ones
+            ids.add(owner if prof is not None and prof.get("status") != "merged" else self.store.resolve(owner))
+        missing = ids - set(profiles)
+        if missing:
+            profiles.update(self.store.profiles(missing))
         live: dict[str, Item] = {}
         for cid in ids:
             prof = profiles.get(cid)

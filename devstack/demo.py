@@ -122,9 +122,8 @@ def _context(items: list[dict[str, Any]]) -> dict[str, list[str]]:
     return {
         "customer_id": ordered[:2],
         "customerId": ordered[:2],
-        "id": ordered[:1],
         "sku": skus[:2],
-        "day": [datetime.now(UTC).date().isoformat(), *days][:2],
+        "day": list(dict.fromkeys([datetime.now(UTC).date().isoformat(), *days]))[:2],
         "date": [datetime.now(UTC).date().isoformat()],
         "location_id": ["MAD-SOL"],
         "store_id": ["MAD-SOL"],
@@ -215,6 +214,9 @@ def report(stack: LocalStack, accepted: list[str]) -> list[str]:
     for title, path in _views(stack, context):
         resp = stack.api("GET", path)
         print(f"\n{title}: GET {path} -> {resp.status}")
+        if resp.status >= 300:
+            print(f"    {resp.body[:200].decode(errors='replace')}")
+            continue
         try:
             _print_json(resp.json())
         except ValueError:

@@ -111,7 +111,7 @@ class Worker:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        log = self.log_path.open("ab" if self.starts else "wb")  # a fresh log per stack run
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
                 [sys.executable, "-u", str(WORKER_SCRIPT), self.fn.handler, str(req_r), str(resp_w)],

@@ -371,3 +371,25 @@ def test_an_aws_fault_is_a_503_with_retry_after(api: Any, monkeypatch: pytest.Mo
         LambdaContext(),
     )
     assert resp["statusCode"] == 503
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "customers_get.json",
+        "customers_lookup_email.json",
+        "customers_patch.json",
+        "customers_timeline.json",
+        "customers_unmerge.json",
+        "customers_delete.json",
+        "merge_reviews_list.json",
+        "merge_reviews_approve.json",
+        "customers_openapi.json",
+    ],
+)
+def test_sample_events_for_sam_local_invoke_reach_their_route(api: Any, sample: str) -> None:
+    from tests.support.lambdas import load_event
+
+    resp = api.handler(load_event(f"api/{sample}"), LambdaContext())
+    # the sample customer / review do not exist: a domain answer, never a routing or validation error
+    assert resp["statusCode"] in {200, 404}, resp["body"]

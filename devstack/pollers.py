@@ -31,7 +31,7 @@ from devstack.schedule import parse_expression
 ClientFactory = Callable[[str], Any]
 
 
-class _Loop(threading.Thread):
+class Loop(threading.Thread):
     """A daemon thread with a stop event; ``polls`` counts completed idle polls (for quiet checks)."""
 
     def __init__(self, name: str) -> None:
@@ -41,17 +41,22 @@ class _Loop(threading.Thread):
         self.busy = False
         self.errors = 0
         self.last_error = ""
+        self.report: Callable[[str], None] = lambda _line: None
 
     def stop(self) -> None:
         self.stopping.set()
 
     def _failed(self, err: Exception) -> None:
+        """Keep going (a poller outlives any error), say so once per distinct error, back off."""
         self.errors += 1
-        self.last_error = f"{type(err).__name__}: {err}"
+        message = f"{type(err).__name__}: {err}"
+        if message != self.last_error:
+            self.report(f"          {self.name}: {message} (retrying)")
+        self.last_error = message
         self.stopping.wait(0.5)
 
 
-class SqsPoller(_Loop):
+class SqsPoller(Loop):
     """Deliver a queue's messages to its function in batches, with Lambda's failure semantics."""
 
     def __init__(
@@ -196,7 +201,7 @@ class TtlMarks:
         return True
 
 
-class StreamPoller(_Loop):
+class StreamPoller(Loop):
     """Deliver a table stream's records to a function: in order per shard, with retries."""
 
     def __init__(
@@ -361,7 +366,7 @@ class StreamPoller(_Loop):
         )
 
 
-class TtlSweeper(_Loop):
+class TtlSweeper(Loop):
     """Delete items whose TTL attribute is in the past (moto never expires items).
 
     A periodic Scan: fine for a developer's table, never what production does (DynamoDB's own
@@ -427,7 +432,7 @@ class TtlSweeper(_Loop):
         return count
 
 
-class Scheduler(_Loop):
+class Scheduler(Loop):
     """Invoke a function on its schedule expression with an EventBridge scheduled event."""
 
     def __init__(self, source: ScheduleSource, invoker: Invoker, region: str, account: str) -> None:

@@ -18,7 +18,7 @@ from botocore.config import Config
 
 from devstack.frontdoor import FrontDoor
 from devstack.plan import Plan, build_plan
-from devstack.pollers import Scheduler, SqsPoller, StreamPoller, TtlMarks, TtlSweeper
+from devstack.pollers import Loop, Scheduler, SqsPoller, StreamPoller, TtlMarks, TtlSweeper
 from devstack.provision import local_parameters, local_secrets, provision
 from devstack.runtime import Console, Invoker, Outcome, Worker
 from devstack.template import ROOT, Resolver, load, resources_of
@@ -142,7 +142,8 @@ class LocalStack:
             endpoint_url=self.moto_url, region=self.options.region, template=self.template
         )
         self._start_workers()
-        self._start_pollers()
+        self.build_loops()
+        self._start_loops()
         self.front_door = FrontDoor(self, self.options.host, self.options.port)
         door = threading.Thread(target=self.front_door.server.serve_forever, name="front-door", daemon=True)
         door.start()
@@ -151,7 +152,8 @@ class LocalStack:
         self._banner()
         return self
 
-    def _runtime_env(self, logical: str) -> dict[str, str]:
+    def runtime_env(self, logical: str) -> dict[str, str]:
+        """The worker's whole environment: the template's variables plus Lambda's runtime ones."""
         assert self.resolver is not None
         fn = self.plan.functions[logical]
         env = self.plan.environment(self.resolver, logical)
@@ -180,11 +182,12 @@ class LocalStack:
 
     def _start_workers(self) -> None:
         for logical, fn in self.plan.functions.items():
-            worker = Worker(fn, self._runtime_env(logical), self.options.log_dir / f"{logical}.log")
+            worker = Worker(fn, self.runtime_env(logical), self.options.log_dir / f"{logical}.log")
             worker.spawn()  # warm: the handler is imported in the background, in parallel
             self.workers[logical] = worker
 
-    def _start_pollers(self) -> None:
+    def build_loops(self) -> None:
+        """A poller per SQS and stream source, a TTL sweeper per TTL table, a scheduler per schedule."""
         assert self.resolver is not None
         r = self.resolver
         for source in self.plan.sqs:
@@ -229,10 +232,13 @@ class LocalStack:
             self.schedulers[f"{schedule.function}.{schedule.event}"] = Scheduler(
                 schedule, self.invoker, self.options.region, self.account
             )
-        loops: list[threading.Thread] = [*self.sqs_pollers, *self.stream_pollers, *self.sweepers]
+
+    def _start_loops(self) -> None:
+        loops: list[Loop] = [*self.sqs_pollers, *self.stream_pollers, *self.sweepers]
         if self.options.schedules:
             loops.extend(s for s in self.schedulers.values() if s.source.enabled)
         for loop in loops:
+            loop.report = self.console.line
             loop.start()
             self._threads.append(loop)
 

@@ -154,3 +154,41 @@ def test_staff_routes_carry_their_authorizer() -> None:
         if declared in {None, "NONE"} and route.api in TEMPLATE["Resources"]:
             default = TEMPLATE["Resources"][route.api]["Properties"].get("Auth", {}).get("DefaultAuthorizer")
             assert route.auth == (None if declared == "NONE" or default in {None, "NONE"} else default)
+
+
+def test_the_stack_builds_a_loop_per_source_and_gives_workers_the_template_env(stack: Resolver) -> None:
+    from devstack.stack import LocalStack, StackOptions
+
+    # Given a (not started) local stack over the resources the template provisioned
+    local = LocalStack(StackOptions(quiet=True), template=TEMPLATE)
+    local.resolver = stack
+    local.moto_url = "http://127.0.0.1:1"
+    # When it builds its pollers, sweepers and schedulers
+    local.build_loops()
+    plan = local.plan
+    # Then every event source has its loop, pointed at the provisioned resource
+    assert sorted((p.source.function, p.source.event) for p in local.sqs_pollers) == sorted(
+        (s.function, s.event) for s in plan.sqs
+    )
+    for poller in local.sqs_pollers:
+        assert poller.queue_url == stack.refs[poller.source.queue]
+    assert sorted((p.source.function, p.source.event) for p in local.stream_pollers) == sorted(
+        (s.function, s.event) for s in plan.streams
+    )
+    for stream_poller in local.stream_pollers:
+        assert stream_poller.stream_arn == stack.attrs[(stream_poller.source.table, "StreamArn")]
+    assert {s.source for s in local.schedulers.values()} == set(plan.schedules)
+    ttl_tables = [
+        t
+        for t in resources_of(TEMPLATE, "AWS::DynamoDB::Table").values()
+        if t["Properties"].get("TimeToLiveSpecification")
+    ]
+    assert len(local.sweepers) == len(ttl_tables)
+    # And every worker gets its template variables plus the emulator endpoint and fake credentials
+    for logical in FUNCTIONS:
+        env = local.runtime_env(logical)
+        assert plan.environment(stack, logical).items() <= env.items()
+        assert env["AWS_ENDPOINT_URL"] == local.moto_url
+        assert env["AWS_ACCESS_KEY_ID"] == "testing"
+        assert env["AWS_ACCOUNT_ID_ENDPOINT_MODE"] == "disabled"
+        assert env["AWS_LAMBDA_FUNCTION_NAME"] == logical

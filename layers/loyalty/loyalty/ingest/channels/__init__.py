@@ -21,4 +21,4 @@ def normaliser(channel: str) -> Normaliser | None:
     return normalise
 
 
-CHANNELS = ("web", "pos", "app", "chat", "email")
+CHANNELS = ("web", "pos", "app", "chat", "email", "stock")

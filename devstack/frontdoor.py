@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from devstack.lambda_events import api_event
+from devstack.lambda_events import api_event, http_api_event
 from devstack.plan import ApiRoute
 
 if TYPE_CHECKING:
@@ -121,6 +121,28 @@ class FrontDoor:
                 "caller": "local-staff",
                 "accountId": account,
             }
+        if route.payload == "2.0":
+            event = http_api_event(
+                method=method,
+                path=path,
+                route_key=f"{route.method} {route.path}"
+                if route.method != "ANY" or route.path != "/{proxy+}"
+                else "$default",
+                path_parameters=params,
+                headers=headers,
+                query=split.query,
+                body=body,
+                source_ip=client_ip,
+                account=self.stack.account,
+                api_id=route.api.lower(),
+                authorizer={"iam": identity} if identity else None,
+            )
+            outcome = self.stack.invoker.invoke(
+                route.function, event, trigger="api", source=f"{method} {route.path}"
+            )
+            if not outcome.ok:
+                return _json(500, {"message": "Internal Server Error"})
+            return self._response_v2(outcome.result)
         event = api_event(
             method=method,
             path=path,
@@ -155,6 +177,15 @@ class FrontDoor:
         raw = result.get("body") or ""
         payload = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
         return int(result["statusCode"]), pairs, payload
+
+    @classmethod
+    def _response_v2(cls, result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+        """HTTP API's reading of a 2.0 response: a dict with statusCode, or any JSON as a 200 body."""
+        if not isinstance(result, dict) or "statusCode" not in result:
+            return 200, [("Content-Type", "application/json")], json.dumps(result).encode()
+        status, pairs, payload = cls._response(result)
+        pairs += [("Set-Cookie", c) for c in result.get("cookies") or []]
+        return status, pairs, payload
 
     def _staff(self, headers: list[tuple[str, str]]) -> bool:
         value = next((v for k, v in headers if k.lower() == "authorization"), "")

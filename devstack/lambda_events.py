@@ -95,6 +95,74 @@ def api_event(
     }
 
 
+def http_api_event(
+    *,
+    method: str,
+    path: str,
+    route_key: str,
+    path_parameters: Mapping[str, str],
+    headers: Iterable[tuple[str, str]],
+    query: str,
+    body: bytes,
+    source_ip: str,
+    account: str,
+    api_id: str,
+    authorizer: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The HTTP API (payload format 2.0) event for one request."""
+    joined: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies += [c.strip() for c in value.split(";") if c.strip()]
+            continue
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        params[name] = f"{params[name]},{value}" if name in params else value
+    binary = is_binary(joined.get("content-type", ""), body)
+    now = time.time()
+    context: dict[str, Any] = {
+        "accountId": account,
+        "apiId": api_id,
+        "domainName": joined.get("host", "127.0.0.1"),
+        "domainPrefix": api_id,
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": source_ip,
+            "userAgent": joined.get("user-agent", ""),
+        },
+        "requestId": str(uuid.uuid4()),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": int(now * 1000),
+    }
+    if authorizer:
+        context["authorizer"] = dict(authorizer)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": joined,
+        "requestContext": context,
+        "isBase64Encoded": binary,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if params:
+        event["queryStringParameters"] = params
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    if body:
+        event["body"] = base64.b64encode(body).decode() if binary else body.decode()
+    return event
+
+
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """Lambda's SQS event for messages from ``receive_message`` (attributes requested: All)."""
     records = []

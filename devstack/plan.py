@@ -19,10 +19,11 @@ from devstack.template import ROOT, Resolver, function_environment, function_pro
 
 FUNCTION = "AWS::Serverless::Function"
 REST_API = "AWS::Serverless::Api"
+HTTP_API = "AWS::Serverless::HttpApi"
 LAYER = "AWS::Serverless::LayerVersion"
 
 #: Event source types the devstack runs (SAM ``Events`` ``Type``).
-SUPPORTED_EVENTS = frozenset({"Api", "SQS", "DynamoDB", "Schedule", "ScheduleV2"})
+SUPPORTED_EVENTS = frozenset({"Api", "HttpApi", "SQS", "DynamoDB", "Schedule", "ScheduleV2"})
 
 
 class Unsupported(Exception):
@@ -37,6 +38,7 @@ class ApiRoute:
     path: str
     method: str  # upper case, or "ANY"
     auth: str | None  # authorizer name ("AWS_IAM", ...) or None
+    payload: str = "1.0"  # proxy event format: 1.0 (REST Api) or 2.0 (HttpApi's default)
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,24 @@ def _add_event(plan: Plan, template: dict[str, Any], fn: str, name: str, event: 
                 report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                 on_failure=_logical_of(on_failure["Destination"], "Arn", where) if on_failure else None,
                 filters=_filters(props, where),
+            )
+        )
+    elif kind == "HttpApi":
+        api = _ref_of(props.get("ApiId")) or "ServerlessHttpApi"
+        if api != "ServerlessHttpApi" and api not in resources_of(template, HTTP_API):
+            raise Unsupported(f"{where}: ApiId {api!r} is not an HttpApi of this template")
+        payload = str(props.get("PayloadFormatVersion", "2.0"))
+        if payload not in {"1.0", "2.0"}:
+            raise Unsupported(f"{where}: PayloadFormatVersion {payload!r}")
+        plan.routes.append(
+            ApiRoute(
+                function=fn,
+                event=name,
+                api=api,
+                path=str(props.get("Path", "/{proxy+}")),  # no Path: the $default catch-all route
+                method=str(props.get("Method", "ANY")).upper(),
+                auth=_api_auth(template, api, props),
+                payload=payload,
             )
         )
     else:

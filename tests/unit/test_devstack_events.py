@@ -12,6 +12,7 @@ import pytest
 from devstack.frontdoor import Router
 from devstack.lambda_events import (
     api_event,
+    http_api_event,
     is_binary,
     scheduled_event,
     sqs_event,
@@ -217,3 +218,54 @@ def test_router_prefers_literal_segments_and_reports_allowed_methods() -> None:
     assert route is None
     assert allowed == ["GET"]
     assert router.match("GET", "/nothing")[0] is None
+
+
+def test_http_api_event_has_the_2_0_shape_powertools_reads() -> None:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    raw = http_api_event(
+        method="GET",
+        path="/stock/SKU-1",
+        route_key="GET /stock/{sku}",
+        path_parameters={"sku": "SKU-1"},
+        headers=[("Accept", "a"), ("accept", "b"), ("Cookie", "s=1; t=2")],
+        query="loc=MAD&loc=BCN",
+        body=b"",
+        source_ip="127.0.0.1",
+        account="123456789012",
+        api_id="httpapi",
+    )
+    event = APIGatewayProxyEventV2(raw)
+    assert event.version == "2.0"
+    assert event.route_key == "GET /stock/{sku}"
+    assert event.raw_path == "/stock/SKU-1"
+    assert event.path_parameters == {"sku": "SKU-1"}
+    assert event.headers["accept"] == "a,b"
+    assert event.cookies == ["s=1", "t=2"]
+    assert event.query_string_parameters == {"loc": "MAD,BCN"}
+    assert event.request_context.http.method == "GET"
+    assert event.request_context.stage == "$default"
+    assert "body" not in raw
+
+
+def test_http_api_events_are_planned_with_payload_2_0() -> None:
+    import copy
+
+    from devstack.plan import build_plan
+    from devstack.template import load
+
+    template = copy.deepcopy(load())
+    template["Resources"]["HttpProbe"] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "CodeUri": "functions/record_events/",
+            "Handler": "app.handler",
+            "Events": {
+                "Get": {"Type": "HttpApi", "Properties": {"Path": "/probe/{id}", "Method": "get"}},
+                "Default": {"Type": "HttpApi"},
+            },
+        },
+    }
+    routes = {r.event: r for r in build_plan(template).routes if r.function == "HttpProbe"}
+    assert (routes["Get"].path, routes["Get"].method, routes["Get"].payload) == ("/probe/{id}", "GET", "2.0")
+    assert (routes["Default"].path, routes["Default"].method) == ("/{proxy+}", "ANY")

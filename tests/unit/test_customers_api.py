@@ -393,3 +393,27 @@ def test_sample_events_for_sam_local_invoke_reach_their_route(api: Any, sample: 
     resp = api.handler(load_event(f"api/{sample}"), LambdaContext())
     # the sample customer / review do not exist: a domain answer, never a routing or validation error
     assert resp["statusCode"] in {200, 404}, resp["body"]
+
+
+def test_other_capabilities_timeline_entries_show_in_the_360(api: Any) -> None:
+    # Given a notification logged on the customer's timeline by the notification capability
+    cid = _ana()
+    Table().put(
+        {
+            "pk": f"CUST#{cid}",
+            "sk": "TL#2026-11-02T10:00:00+00:00#notif-m1",
+            "entity": "notification_log",
+            "customer_id": cid,
+            "message_id": "m1",
+            "intent": "points_earned",
+            "status": "sent",
+            "channel": "email",
+            "at": "2026-11-02T10:00:00+00:00",
+        }
+    )
+    # Then the 360 lists it with the channel events, newest first
+    _, body = customer(api, cid)
+    assert [(e["entity"], e["type"]) for e in body["last_interactions"]] == [
+        ("notification_log", "points_earned"),
+        ("timeline", "customer.updated"),
+    ]

@@ -122,7 +122,9 @@ class Resolver:
         for owner in set(owners.values()):
             prof = profiles.get(owner)
             # an active profile never has a REDIRECT: follow redirects only for merged ones
-            ids.add(owner if prof is not None and prof.get("status") != "merged" else self.store.resolve(owner))
+            ids.add(
+                owner if prof is not None and prof.get("status") != "merged" else self.store.resolve(owner)
+            )
         missing = ids - set(profiles)
         if missing:
             profiles.update(self.store.profiles(missing))

@@ -44,13 +44,18 @@ LAST_INTERACTIONS = 10
 
 
 def _entry(item: Item) -> TimelineEntry:
+    entity = str(item.get("entity", "timeline"))
+    summary = item.get("summary") or {
+        k: item[k] for k in ("intent", "status", "reason", "message_id") if item.get(k) is not None
+    }
     return TimelineEntry(
-        event_id=item["event_id"],
-        occurred_at=item["occurred_at"],
-        channel=item["channel"],
-        type=item["type"],
-        customer_id=item["customer_id"],
-        summary={k: str(v) for k, v in (item.get("summary") or {}).items()},
+        entity=entity,
+        event_id=item.get("event_id"),
+        occurred_at=str(item.get("occurred_at") or item.get("at") or item["sk"].split("#")[1]),
+        channel=item.get("channel"),
+        type=str(item.get("type") or item.get("intent") or entity),
+        customer_id=str(item.get("customer_id") or item["pk"].removeprefix("CUST#")),
+        summary={k: str(v) for k, v in summary.items()},
     )
 
 
@@ -247,7 +252,7 @@ class CustomerService:
                     self.store.free_identifier([cid, live_id], item)
                     counts["identifiers_freed"] += 1
                     continue
-                if sk.startswith("TL#") and self._anonymise_event(item["event_id"]):
+                if sk.startswith("TL#") and item.get("event_id") and self._anonymise_event(item["event_id"]):
                     counts["events_anonymised"] += 1
                 self.store.delete(item["pk"], sk)
                 counts["items_removed"] += 1

@@ -169,7 +169,8 @@ class IdentityStore:
             for item in items:
                 if before and item["sk"] >= f"TL#{before}":
                     continue
-                entries.setdefault(item["event_id"], item)
+                # other capabilities put their entries on the timeline too (e.g. notifications)
+                entries.setdefault(str(item.get("event_id") or item["sk"]), item)
         return sorted(entries.values(), key=lambda i: i["sk"], reverse=True)[:limit]
 
     # -- writes --------------------------------------------------------------------------------

@@ -31,11 +31,14 @@ class PointsView(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    event_id: str
+    """One interaction: a channel event (``entity=timeline``) or another capability's entry."""
+
+    entity: str = Field(description="timeline (a channel event), notification_log (a message sent)...")
+    event_id: str | None = None
     occurred_at: str
-    channel: str
+    channel: str | None = None
     type: str
-    customer_id: str = Field(description="the id the event was attributed to (maybe an absorbed one)")
+    customer_id: str = Field(description="the id the entry was filed under (maybe an absorbed one)")
     summary: dict[str, str] = Field(default_factory=dict)
 
 

@@ -223,8 +223,8 @@ def report(stack: LocalStack, accepted: list[str]) -> list[str]:
             print(f"    {resp.body[:500]!r}")
         if resp.status >= 500:
             problems.append(f"GET {path} answered {resp.status}")
-    errors = [o for o in stack.invoker.history if not o.ok]
-    print(f"\nInvocations: {len(stack.invoker.history)} ({len(errors)} failed and retried or dead-lettered)")
+    errors = Counter(o.function for o in stack.invoker.history if not o.ok or o.failed_items)
+    print(f"\nInvocations: {len(stack.invoker.history)}; with failures (retried or DLQ): {dict(errors)}")
     return problems
 
 

@@ -59,7 +59,8 @@ class Outcome:
             return f"TIMEOUT: {self.error['errorMessage'] if self.error else ''}"
         if not self.ok:
             err = self.error or {}
-            return f"ERROR {err.get('errorType')}: {err.get('errorMessage')}"
+            first_line = str(err.get("errorMessage", "")).strip().split("\n", 1)[0]
+            return f"ERROR {err.get('errorType')}: {first_line}"
         if self.trigger == "api" and isinstance(self.result, dict):
             return f"ok {self.result.get('statusCode')}"
         if self.failed_items:

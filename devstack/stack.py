@@ -85,6 +85,8 @@ class LocalStack:
         self.started_in_s = 0.0
         self._stopped = False
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.RLock()  # a boto3 session is not thread-safe
+        self._session = boto3.session.Session()
 
     # ------------------------------------------------------------------ lifecycle
     def _stage(self) -> str:
@@ -99,30 +101,35 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         """A boto3 client on the emulator (fake credentials; never real AWS)."""
-        return boto3.session.Session().client(
-            service,
-            region_name=self.options.region,
-            endpoint_url=self.moto_url,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30),
-        )
+        with self._clients_lock:
+            return self._session.client(
+                service,
+                region_name=self.options.region,
+                endpoint_url=self.moto_url,
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": 3}, read_timeout=30, max_pool_connections=64
+                ),
+            )
 
     @property
     def sqs(self) -> Any:
         """A shared SQS client on the emulator."""
-        return self._shared("sqs")
+        return self.shared_client("sqs")
 
     @property
     def dynamodb(self) -> Any:
         """A shared DynamoDB client on the emulator (the table is ``table_name``)."""
-        return self._shared("dynamodb")
+        return self.shared_client("dynamodb")
 
-    def _shared(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.client(service)
-        return self._clients[service]
+    def shared_client(self, service: str) -> Any:
+        """One client per service, shared by the pollers and helpers (boto3 clients are thread-safe)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self.client(service)
+            return self._clients[service]
 
     def start(self) -> LocalStack:
         started = time.perf_counter()
@@ -196,7 +203,7 @@ class LocalStack:
                 r.refs[source.queue],
                 r.attrs[(source.queue, "Arn")],
                 self.invoker,
-                self.client,
+                self.shared_client,
                 self.options.region,
                 self.options.retry_delay_s,
             )
@@ -207,7 +214,7 @@ class LocalStack:
                     stream,
                     r.attrs[(stream.table, "StreamArn")],
                     self.invoker,
-                    self.client,
+                    self.shared_client,
                     self.options.region,
                     self.options.retry_delay_s,
                     r.refs[stream.on_failure] if stream.on_failure else None,
@@ -223,7 +230,7 @@ class LocalStack:
                         r.refs[logical],
                         ttl["AttributeName"],
                         keys,
-                        self.client,
+                        self.shared_client,
                         self.ttl_marks,
                         self.options.ttl_interval_s,
                     )

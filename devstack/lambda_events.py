@@ -189,16 +189,7 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
                 "body": m["Body"],
                 "attributes": attributes,
                 "messageAttributes": {
-                    name: {
-                        "stringValue": a.get("StringValue"),
-                        "binaryValue": base64.b64encode(a["BinaryValue"]).decode()
-                        if "BinaryValue" in a
-                        else None,
-                        "stringListValues": [],
-                        "binaryListValues": [],
-                        "dataType": a["DataType"],
-                    }
-                    for name, a in m.get("MessageAttributes", {}).items()
+                    name: _message_attribute(a) for name, a in m.get("MessageAttributes", {}).items()
                 },
                 "md5OfBody": m.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
@@ -207,6 +198,15 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
             }
         )
     return {"Records": records}
+
+
+def _message_attribute(attribute: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"stringListValues": [], "binaryListValues": [], "dataType": attribute["DataType"]}
+    if "StringValue" in attribute:
+        out["stringValue"] = attribute["StringValue"]
+    if "BinaryValue" in attribute:
+        out["binaryValue"] = base64.b64encode(attribute["BinaryValue"]).decode()
+    return out
 
 
 def sqs_filter_view(record: Mapping[str, Any]) -> dict[str, Any]:

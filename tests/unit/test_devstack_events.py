@@ -95,6 +95,12 @@ def test_sqs_event_from_received_messages() -> None:
     assert record["attributes"] == {"ApproximateReceiveCount": "3", "SentTimestamp": "1"}
     assert record["messageAttributes"]["type"]["stringValue"] == "order.completed"
     assert record["messageAttributes"]["type"]["dataType"] == "String"
+    assert "binaryValue" not in record["messageAttributes"]["type"]
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    wrapped = SQSRecord(record).message_attributes["type"]
+    assert wrapped is not None
+    assert wrapped.string_value == "order.completed"
 
 
 def _raw_stream(name: str = "REMOVE") -> dict[str, Any]:

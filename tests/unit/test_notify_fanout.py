@@ -241,6 +241,21 @@ def test_quiet_hours_defer_then_the_job_releases(table: Table, sqs: Any, stack: 
     assert entry["status"] == "queued"
 
 
+def test_an_opt_out_during_quiet_hours_wins_at_release(table: Table, sqs: Any, stack: Resolver) -> None:
+    # Given a message deferred overnight on email
+    fx.seed_customer(table, "c_1", granted={"email": True})
+    (outcome,) = Fanout().fan_out(*earn("c_1"), now=NIGHT)
+    assert outcome.status == "deferred"
+    # When the customer opts out of email before the morning
+    fx.seed_customer(table, "c_1", granted={"email": False})
+    (released,) = release_due(datetime(2026, 11, 24, 8, 0, tzinfo=UTC))
+    # Then nothing is sent, and the record says why
+    assert (released.status, released.reason) == ("suppressed", "no_consent")
+    assert queued(sqs, stack, "email") == []
+    (entry,) = timeline(table, "c_1")
+    assert (entry["status"], entry["reason"]) == ("suppressed", "no_consent")
+
+
 def test_critical_messages_ignore_quiet_hours(table: Table) -> None:
     fx.seed_customer(table, "c_1")
     outcomes = Fanout().fan_out(fx.reservation("c_1"), None, now=NIGHT)

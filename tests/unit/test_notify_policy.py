@@ -146,6 +146,13 @@ def test_points_earned_only_on_the_pending_to_available_transition() -> None:
     assert [t.rule.intent for t in match(available, None)] == ["points_earned"]  # no pending period
 
 
+def test_a_lot_moved_by_a_merge_is_not_news() -> None:
+    moved = {**fx.lot("c_survivor", "T1", "available"), "origin_customer_id": "c_absorbed"}
+    assert match(moved, None) == []
+    matured = {**fx.lot("c_survivor", "T1", "pending"), "origin_customer_id": "c_absorbed"}
+    assert [t.rule.intent for t in match({**matured, "status": "available"}, matured)] == ["points_earned"]
+
+
 def test_tier_reached_only_upwards() -> None:
     assert [t.rule.intent for t in match(fx.tier_change("c_1"), None)] == ["tier_reached"]
     assert match(fx.tier_change("c_1", "gold", "silver"), None) == []

@@ -315,3 +315,17 @@ def test_delivery_mode_selects_the_adapter(stack: Resolver, monkeypatch: pytest.
     get_settings.cache_clear()
     assert isinstance(adapters.provider_for("sms"), adapters.SmsProvider)
     assert isinstance(adapters.provider_for("whatsapp"), adapters.WhatsAppProvider)
+
+
+def test_the_customer_view_shows_history_and_outbox(table: Table) -> None:
+    from loyalty.notify.views import notification_view
+
+    message_id = queued_message(table, preferred="email")
+    send("c_1", message_id, "email", now=NOON)
+    table.put({"pk": "CUST#c_1", "sk": "TL#2026-11-23T10:00:00+00:00#ev-1", "entity": "timeline"})
+    view = notification_view("c_1")
+    assert [(h["intent"], h["status"], h["channel"]) for h in view["history"]] == [
+        ("points_earned", "sent", "email")
+    ]
+    assert [(o["channel"], o["address"]) for o in view["outbox"]] == [("email", "ana@example.com")]
+    assert "pk" not in view["outbox"][0]

@@ -73,6 +73,14 @@ def inserted_with(attr: str, value: str) -> Predicate:
     return check
 
 
+def _points_earned(new: Image, old: Image | None) -> bool:
+    """A lot matured (pending -> available), or was earned available; a lot moved by a merge is not news."""
+    if not became("status", "available")(new, old):
+        return False
+    origin = new.get("origin_customer_id")
+    return old is not None or origin in (None, new.get("customer_id"))
+
+
 def _order_event(new: Image, old: Image | None) -> bool:
     """An order event just attributed to its customer; a paid in-store sale says nothing."""
     if old is None or old.get("customer_id") or not new.get("customer_id"):
@@ -144,7 +152,7 @@ CATALOGUE: tuple[IntentRule, ...] = (
         "points_earned",
         "points_lot",
         "transactional",
-        became("status", "available"),
+        _points_earned,
         _pick("points", "order_id", "channel"),
     ),
     IntentRule("tier_reached", "tier_change", "transactional", _tier_up, _pick("from_tier", "to_tier")),

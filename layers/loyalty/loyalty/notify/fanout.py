@@ -203,16 +203,31 @@ class Fanout:
             if source is None or source.get(attr) != value:
                 return self._settle(message, now, status="suppressed", reason="obsolete")
         window = policy.budget_window(now)
-        for _ in range(BUDGET_ATTEMPTS):
-            budget = self.store.budget(message["customer_id"], window)
-            channel, reason = policy.pick_channel(budget, message["klass"], message["channels"], self.limits)
+        recipient, budget = self.store.recipient(str(message["customer_id"]), window)
+        if recipient is None or recipient.status != "active":
+            return self._settle(message, now, status="suppressed", reason="inactive")
+        channels, no_channel = policy.channel_order(recipient)  # consent may have changed overnight
+        if no_channel is not None:
+            return self._settle(message, now, status="suppressed", reason=no_channel)
+        message = {**message, "channels": channels, "addresses": {c: recipient.address(c) for c in channels}}
+        for attempt in range(BUDGET_ATTEMPTS):
+            if attempt:
+                budget = self.store.budget(message["customer_id"], window)
+            channel, reason = policy.pick_channel(budget, message["klass"], channels, self.limits)
             if channel is None:
                 return self._settle(message, now, status="suppressed", reason=reason or "capped")
             try:
                 queued = self.store.transition(
                     message,
                     "deferred",
-                    {"status": "queued", "channel": channel, "reason": None, "updated_at": now.isoformat()},
+                    {
+                        "status": "queued",
+                        "channel": channel,
+                        "channels": channels,
+                        "addresses": message["addresses"],
+                        "reason": None,
+                        "updated_at": now.isoformat(),
+                    },
                     window=window,
                     update=policy.budget_update(message["klass"], channel, self.limits),
                     remove=("gsi1pk", "gsi1sk"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -134,8 +134,45 @@ def atomic_requests(stack: StackResolver, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(table_mod.Table, "_call", serialised)
 
 
-@pytest.mark.usefixtures("atomic_requests")
-def test_racing_workers_merging_overlapping_customers_converge(stack: StackResolver) -> None:
+@pytest.fixture
+def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The template's resources on moto as a real HTTP server (as the local stack runs it).
+
+    The devstack's emulator patches make each request atomic, as DynamoDB's are; the functions
+    reach the server through ``AWS_ENDPOINT_URL`` exactly as they would reach AWS.
+    """
+    from moto.server import ThreadedMotoServer
+
+    from devstack import moto_patches
+    from devstack.provision import provision
+    from loyalty import aws
+    from loyalty.settings import get_settings
+    from tests.conftest import TEMPLATE, _all_function_env
+
+    moto_patches.install()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        aws.reset()
+        resolver = provision(endpoint_url=url, template=TEMPLATE)
+        for key, value in _all_function_env(resolver).items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        yield url
+    finally:
+        server.stop()
+        aws.reset()
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("backend", ["moto_server", "atomic_requests"])
+def test_racing_workers_merging_overlapping_customers_converge(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    request.getfixturevalue(backend)
     # Given four customers, one per identifier
     seeds = [("email", "a@x.com"), ("email", "b@x.com"), ("phone", "611111111"), ("device_id", "dev-x")]
     for i, seed in enumerate(seeds):

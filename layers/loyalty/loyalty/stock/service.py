@@ -380,7 +380,7 @@ def create_reservation(request: ReservationRequest, idempotency_key: str) -> tup
     """Hold stock for click and collect; (reservation, created). Replays return the original."""
     settings = get_settings()
     store = stock_store(settings)
-    rid = "r_" + uuid.uuid5(_RES_NS, f"{request.customer_id}:{idempotency_key}").hex
+    rid = "res_" + uuid.uuid5(_RES_NS, f"{request.customer_id}:{idempotency_key}").hex
     fingerprint = _fingerprint(request)
     existing = store.get_reservation(rid)
     if existing is not None:

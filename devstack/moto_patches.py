@@ -113,8 +113,8 @@ def install() -> None:
             with _LOCK:
                 return original(self)
 
-        DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+        setattr(DynamoHandler, "call_action", call_action)  # noqa: B010 - patching a class on purpose
         fast = _patched_transact_write_items()
         if fast is not None:
-            models.DynamoDBBackend.transact_write_items = fast
+            setattr(models.DynamoDBBackend, "transact_write_items", fast)  # noqa: B010
         _installed = True

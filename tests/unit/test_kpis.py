@@ -64,7 +64,7 @@ def test_duplicates_are_counted_once_and_derived_figures_follow(stack: Resolver)
 _EXAMPLE = itertools.count()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.lists(st.integers(min_value=0, max_value=4), min_size=1, max_size=15))
 def test_any_redelivery_order_gives_the_same_totals(stack: Resolver, order: list[int]) -> None:
     # each example gets its own day and ticket ids: the moto table is shared across examples

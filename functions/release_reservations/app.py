@@ -1,4 +1,4 @@
-"""Scheduled (and on demand): release every reservation whose hold has ended."""
+"""Scheduled (and on demand): release reservations whose hold has ended, flag those about to end."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
-from loyalty.stock.service import release_expired
+from loyalty.stock.service import flag_expiring, release_expired
 
 tracer = Tracer()
 
@@ -19,6 +19,11 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     released = release_expired()
+    expiring = flag_expiring()
     metrics.add_metric("ReservationsExpired", MetricUnit.Count, len(released))
-    logger.info("expired reservations released", extra={"count": len(released), "ids": released[:50]})
-    return {"released": len(released)}
+    metrics.add_metric("ReservationsExpiringFlagged", MetricUnit.Count, len(expiring))
+    logger.info(
+        "reservations swept",
+        extra={"released": len(released), "expiring": len(expiring), "ids": released[:50]},
+    )
+    return {"released": len(released), "expiring": len(expiring)}

@@ -188,7 +188,12 @@ def test_expired_reservations_are_released_by_the_job(
 ) -> None:
     rid = reserve(api, lambda_context)[1]["reservation_id"]
     job = load_function("release_reservations")
-    assert job.handler({"source": "aws.scheduler"}, lambda_context) == {"released": 0}
+    assert job.handler({"source": "aws.scheduler"}, lambda_context) == {"released": 0, "expiring": 0}
+    # 43 hours later it is flagged as expiring, once (the reminder's trigger)
+    soon = datetime.now(UTC) + timedelta(hours=43)
+    assert service.flag_expiring(soon) == [rid]
+    assert service.flag_expiring(soon) == []
+    assert service.stock_store().get_reservation(rid)["expiring_at"] == model.stamp(soon)  # type: ignore[index]
     later = datetime.now(UTC) + timedelta(hours=49)
     # a collect after the hold ended is refused
     monkeypatch.setattr(service, "_now", lambda: later)

@@ -31,6 +31,7 @@ class Settings(BaseModel):
     # stock (loyalty.stock): reservation hold and TTL grace, defaults, online locations, journal
     reservation_hold_hours: int = Field(default=48, alias="RESERVATION_HOLD_HOURS", ge=1, le=24 * 14)
     reservation_ttl_grace_hours: int = Field(default=24, alias="RESERVATION_TTL_GRACE_HOURS", ge=1)
+    reservation_reminder_hours: int = Field(default=6, alias="RESERVATION_REMINDER_HOURS", ge=0)
     low_stock_threshold: int = Field(default=3, alias="LOW_STOCK_THRESHOLD", ge=0)
     online_locations: str = Field(default="WEB-FULFILMENT", alias="STOCK_ONLINE_LOCATIONS")
     stock_move_retention_days: int = Field(default=40, alias="STOCK_MOVE_RETENTION_DAYS", ge=1)

@@ -489,6 +489,27 @@ def release_expired(now: datetime | None = None, lookback_days: int = 3) -> list
     return released
 
 
+def flag_expiring(now: datetime | None = None) -> list[str]:
+    """Mark active reservations whose hold ends within ``RESERVATION_REMINDER_HOURS`` (once each).
+
+    The MODIFY that sets ``expiring_at`` is what a "your reservation is about to expire" message
+    reacts to (the status stays held/ready).
+    """
+    settings = get_settings()
+    store = stock_store(settings)
+    now = now or _now()
+    horizon = now + timedelta(hours=settings.reservation_reminder_hours)
+    since, until = model.stamp(now), model.stamp(horizon)
+    flagged = []
+    day = now.date()
+    while day <= horizon.date():
+        for item in store.upcoming_reservations(day.isoformat(), since, until):
+            if store.mark_expiring(item["reservation_id"], since):
+                flagged.append(item["reservation_id"])
+        day += timedelta(days=1)
+    return flagged
+
+
 def subscribe_alert(customer_id: str, request: StockAlertRequest) -> dict[str, Any]:
     """Subscribe a customer to "back in stock" of a SKU at a location (or ONLINE). Idempotent."""
     store = stock_store()

@@ -118,6 +118,7 @@ class StockStore:
     def __init__(self, table: Table | None = None, *, move_retention_days: int = 40) -> None:
         self.table = table or Table()
         self.move_retention_days = move_retention_days
+        self._configs: dict[str, Item] = {}  # per instance: one message or one request
 
     # -- reads ------------------------------------------------------------------------------------
     def shards(self, sku: str, location_id: str) -> list[Shard]:
@@ -139,7 +140,10 @@ class StockStore:
         return list(self.table.query_all(model.sku_pk(sku), sk_between=model.AVAILABILITY_RANGE))
 
     def config(self, sku: str) -> Item:
-        return self.table.get(model.sku_pk(sku), model.CONFIG_SK, consistent=False) or {}
+        """A SKU's CONFIG item (read once per store instance, i.e. per message or request)."""
+        if sku not in self._configs:
+            self._configs[sku] = self.table.get(model.sku_pk(sku), model.CONFIG_SK, consistent=False) or {}
+        return self._configs[sku]
 
     def put_config(self, sku: str, *, low_stock_threshold: int | None, shards: int | None) -> Item:
         """Set a SKU's data (threshold, shard count); unspecified fields keep their value."""
@@ -154,9 +158,11 @@ class StockStore:
             sets.append("#n = :n")
             names["#n"] = "shards"
             values[":n"] = shards
-        return self.table.update(
+        config = self.table.update(
             model.sku_pk(sku), model.CONFIG_SK, "SET " + ", ".join(sets), names=names, values=values
         )
+        self._configs[sku] = config
+        return config
 
     def moves_after(self, sku: str, location_id: str, at: str) -> int:
         """Sum of on-hand deltas applied at this location for facts stamped strictly after ``at``."""
@@ -471,6 +477,27 @@ class StockStore:
         return list(
             self.table.query_all(model.reservation_due_pk(day), sk_between=("0", f"{until}~"), index="gsi1")
         )
+
+    def upcoming_reservations(self, day: str, since: str, until: str) -> list[Item]:
+        """Active reservations whose hold ends on ``day`` between ``since`` and ``until`` (GSI1)."""
+        return list(
+            self.table.query_all(model.reservation_due_pk(day), sk_between=(since, f"{until}~"), index="gsi1")
+        )
+
+    def mark_expiring(self, reservation_id: str, at: str) -> bool:
+        """Set ``expiring_at`` once on an active reservation (the "collect soon" reminder trigger)."""
+        try:
+            self.table.update(
+                *model.reservation_key(reservation_id),
+                "SET expiring_at = :at, updated_at = :at",
+                condition="attribute_not_exists(expiring_at) AND #st IN (:held, :ready)",
+                names={"#st": "status"},
+                values={":at": at, ":held": "held", ":ready": "ready"},
+                return_values="NONE",
+            )
+        except Conflict:
+            return False
+        return True
 
     # -- customers (read only: identity owns these items) ------------------------------------------
     def survivor_of(self, customer_id: str) -> str | None:

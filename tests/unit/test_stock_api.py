@@ -262,3 +262,29 @@ def test_sku_config_sets_threshold_and_rebalances_shards(api: Any, lambda_contex
         resource="/stock/{sku}/config",
     )
     assert status == 422
+
+
+@pytest.mark.parametrize(
+    ("sample", "status"),
+    [
+        ("api/stock_get_sku.json", 200),
+        ("api/stock_batch.json", 200),
+        ("api/reservation_create.json", 201),
+        ("api/reservation_collect.json", 404),
+        ("api/reservation_release.json", 404),
+        ("api/stock_alert_subscribe.json", 201),
+    ],
+)
+def test_sam_local_samples_reach_their_routes(
+    sample: str, status: int, api: Any, lambda_context: LambdaContext
+) -> None:
+    from tests.support.lambdas import load_event
+
+    assert api.handler(load_event(sample), lambda_context)["statusCode"] == status
+
+
+def test_schedule_sample_runs_the_job(stack: Resolver, lambda_context: LambdaContext) -> None:
+    from tests.support.lambdas import load_event
+
+    job = load_function("release_reservations")
+    assert job.handler(load_event("schedule/release_reservations.json"), lambda_context)["released"] == 0

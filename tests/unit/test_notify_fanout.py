@@ -288,6 +288,27 @@ def test_a_reminder_still_valid_is_sent_when_due(table: Table) -> None:
     assert (outcome.intent, outcome.status) == ("reservation_expiring", "queued")
 
 
+def test_a_reminder_due_in_quiet_hours_waits_for_them_to_end(table: Table, sqs: Any, stack: Resolver) -> None:
+    # Given a reservation held until 00:30 Madrid time: its reminder is due at 22:30 local (quiet)
+    fx.seed_customer(table, "c_1")
+    reservation = fx.reservation("c_1", hold_until="2026-11-24T23:30:00.000000Z")
+    table.put(reservation)
+    ready, _ = Fanout().fan_out(reservation, None, now=NOON)
+    assert queued(sqs, stack, "email") == [{"customer_id": "c_1", "message_id": ready.message_id}]
+    # When the job runs at the reminder's time, it moves to the end of quiet hours instead
+    (outcome,) = release_due(datetime(2026, 11, 24, 21, 35, tzinfo=UTC))
+    assert (outcome.intent, outcome.status, outcome.reason) == (
+        "reservation_expiring",
+        "deferred",
+        "quiet_hours",
+    )
+    message = table.get("CUST#c_1", f"NOTIF#MSG#{outcome.message_id}")
+    assert message is not None
+    assert message["gsi1pk"] == "NOTIFDUE#2026-11-25T08"
+    assert queued(sqs, stack, "email") == []
+    assert release_due(datetime(2026, 11, 24, 21, 50, tzinfo=UTC)) == []
+
+
 def test_capped_at_release_time_is_suppressed(table: Table, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_MARKETING_WEEKLY_CAP", "1")
     get_settings.cache_clear()
@@ -381,7 +402,7 @@ def test_handler_reports_the_failing_record_only(
 
 
 def test_scheduled_job_handler_releases_due_messages(
-    table: Table, sqs: Any, stack: Resolver, lambda_context: LambdaContext
+    table: Table, sqs: Any, stack: Resolver, daytime: None, lambda_context: LambdaContext
 ) -> None:
     fx.seed_customer(table, "c_1")
     past = datetime.now(UTC) - timedelta(hours=1)

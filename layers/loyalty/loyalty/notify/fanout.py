@@ -210,6 +210,13 @@ class Fanout:
         if no_channel is not None:
             return self._settle(message, now, status="suppressed", reason=no_channel)
         message = {**message, "channels": channels, "addresses": {c: recipient.address(c) for c in channels}}
+        quiet = (
+            None
+            if message["klass"] == "critical"
+            else policy.quiet_until(now, recipient.timezone, self.limits)
+        )
+        if quiet is not None:  # a reminder falling in quiet hours waits for them to end
+            return self._redefer(message, quiet, now)
         for attempt in range(BUDGET_ATTEMPTS):
             if attempt:
                 budget = self.store.budget(message["customer_id"], window)
@@ -239,6 +246,24 @@ class Fanout:
             enqueue(queued)
             return self._outcome(queued)
         raise TransientError(f"budget of {message['customer_id']} too contended")
+
+    def _redefer(self, message: Item, due: datetime, now: datetime) -> Outcome:
+        due = due.astimezone(UTC)
+        try:
+            moved = self.store.transition(
+                message,
+                "deferred",
+                {
+                    "due": due.isoformat(),
+                    "reason": "quiet_hours",
+                    "gsi1pk": due_key(due),
+                    "gsi1sk": f"{due.isoformat()}#{message['message_id']}",
+                    "updated_at": now.isoformat(),
+                },
+            )
+        except Duplicate:
+            return self._outcome(message)
+        return self._outcome(moved)
 
     def _settle(self, message: Item, now: datetime, *, status: str, reason: str) -> Outcome:
         try:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.notify import policy
-from loyalty.notify.catalogue import match
+from loyalty.notify.catalogue import Klass, match
 from loyalty.notify.policy import Limits, Recipient
 from tests.support import notify as fx
 
@@ -190,3 +190,49 @@ def test_welcome_on_a_new_profile_only() -> None:
     assert [t.rule.intent for t in match(profile, None)] == ["welcome"]
     assert match({**profile, "first_name": "Ana"}, profile) == []
     assert match(None, profile) == []
+
+
+# -- budget invariant (property) --------------------------------------------------------------------
+def _apply(budget: dict[str, int], klass: str, channel: str) -> None:
+    """What the conditional ADD does to the counters when it succeeds."""
+    if klass == "critical":
+        budget["critical"] = budget.get("critical", 0) + 1
+        budget[f"ch_{channel}"] = budget.get(f"ch_{channel}", 0) + 1
+        return
+    for key in ("total", f"ch_{channel}") + (("marketing", f"mkt_{channel}") if klass == "marketing" else ()):
+        budget[key] = budget.get(key, 0) + 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    intents=st.lists(
+        st.tuples(
+            st.sampled_from(["critical", "transactional", "marketing"]),
+            st.lists(
+                st.sampled_from(["email", "sms", "push", "whatsapp"]), min_size=1, max_size=4, unique=True
+            ),
+        ),
+        max_size=40,
+    ),
+    weekly=st.integers(min_value=1, max_value=12),
+    marketing=st.integers(min_value=0, max_value=5),
+    per_channel=st.integers(min_value=0, max_value=3),
+)
+def test_no_sequence_of_intents_exceeds_the_budget(
+    intents: list[tuple[Klass, list[str]]], weekly: int, marketing: int, per_channel: int
+) -> None:
+    limits = Limits(weekly, marketing, per_channel, 21, 9)
+    budget: dict[str, int] = {}
+    for klass, channels in intents:
+        channel, reason = policy.pick_channel(budget, klass, channels, limits)
+        if klass == "critical":
+            assert channel == channels[0]  # never refused, always the first choice
+        if channel is None:
+            assert reason == "capped"
+            continue
+        _apply(budget, klass, channel)
+    assert budget.get("total", 0) <= weekly
+    assert budget.get("marketing", 0) <= min(marketing, weekly)
+    assert all(v <= per_channel for k, v in budget.items() if k.startswith("mkt_"))
+    sent_critical = sum(1 for klass, _ in intents if klass == "critical")
+    assert budget.get("critical", 0) == sent_critical

@@ -240,7 +240,6 @@ class CustomerService:
         now = rules.iso(datetime.now(UTC))
         self.store.start_erasure(live_id, now)
         ids = [live_id, *(prof.get("absorbed_ids") or [])]
-        counts = {"items_removed": 0, "identifiers_freed": 0, "events_anonymised": 0}
         merges: set[str] = set(prof.get("merges") or [])
         for cid in ids:
             for item in self.store.collection(cid):
@@ -250,18 +249,24 @@ class CustomerService:
                     continue
                 if sk.startswith("ID#"):
                     self.store.free_identifier([cid, live_id], item)
-                    counts["identifiers_freed"] += 1
+                    self.store.count_erasure(live_id, "identifiers_freed")
                     continue
                 if sk.startswith("TL#") and item.get("event_id") and self._anonymise_event(item["event_id"]):
-                    counts["events_anonymised"] += 1
+                    self.store.count_erasure(live_id, "events_anonymised")
                 self.store.delete(item["pk"], sk)
-                counts["items_removed"] += 1
+                self.store.count_erasure(live_id, "items_removed")
         for merge_id in sorted(merges):
             self.store.redact_merge(merge_id)
-        for cid in ids:
+        for cid in ids[1:]:
             self.store.tombstone(cid, now)
+        progress = self.store.profile(live_id) or {}
+        counts = {
+            k: int(progress.get(f"erasure_{k}", 0))
+            for k in ("items_removed", "identifiers_freed", "events_anonymised")
+        }
         result = ErasureResult(customer_id=live_id, erased_ids=ids, erased_at=now, **counts)
         self.store.put_erasure_audit(result.model_dump())
+        self.store.tombstone(live_id, now)  # last: until here a retry finds it ``erasing`` and goes on
         logger.info("customer erased", extra={"customer_id": live_id, **counts})
         return result
 

@@ -245,17 +245,26 @@ class IdentityStore:
             ]
         )
 
+    def count_erasure(self, customer_id: str, counter: str) -> None:
+        """Count one erasure step on the profile (counts survive a crash and its retry)."""
+        self.table.update(
+            *profile_key(customer_id),
+            f"ADD erasure_{counter} :one",
+            values={":one": 1},
+            return_values="NONE",
+        )
+
     def delete(self, pk: str, sk: str) -> None:
         self.table.delete(pk, sk)
 
     def anonymise_event(self, event_id: str, data: str) -> bool:
-        """Replace an event's canonical JSON by its anonymised form (False when it expired)."""
+        """Replace an event's canonical JSON by its anonymised form (False: expired or done already)."""
         try:
             self.table.update(
                 f"EVENT#{event_id}",
                 "EVENT",
                 "SET #d = :d, anonymised = :t",
-                condition="attribute_exists(pk)",
+                condition="attribute_exists(pk) AND attribute_not_exists(anonymised)",
                 names={"#d": "data"},
                 values={":d": data, ":t": True},
                 return_values="NONE",

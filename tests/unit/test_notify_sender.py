@@ -329,3 +329,23 @@ def test_the_customer_view_shows_history_and_outbox(table: Table) -> None:
     ]
     assert [(o["channel"], o["address"]) for o in view["outbox"]] == [("email", "ana@example.com")]
     assert "pk" not in view["outbox"][0]
+
+
+def test_an_opt_out_while_queued_wins_over_the_queued_message(
+    table: Table, sqs: Any, stack: Resolver
+) -> None:
+    # Given a message queued on WhatsApp, then the customer opts out of WhatsApp
+    message_id = queued_message(table)
+    fx.seed_customer(
+        table, "c_1", granted={"email": True, "sms": True, "whatsapp": False}, preferred="whatsapp"
+    )
+    # When the WhatsApp sender picks it up, it moves to the next still-consented channel
+    result = send("c_1", message_id, "whatsapp", now=NOON)
+    assert (result.status, result.next_channel) == ("fallback", "sms")
+    assert queue_bodies(sqs, stack, "NotifySmsQueue") == [{"customer_id": "c_1", "message_id": message_id}]
+    # And with every channel withdrawn nothing is sent, and the record says why
+    fx.seed_customer(table, "c_1", granted={}, preferred="whatsapp")
+    assert send("c_1", message_id, "sms", now=NOON).status == "withdrawn"
+    state = message_of(table, "c_1", message_id)
+    assert (state["status"], state["reason"]) == ("suppressed", "no_consent")
+    assert outbox(table, "c_1") == []

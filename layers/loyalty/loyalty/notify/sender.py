@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from loyalty.errors import TransientError
 from loyalty.notify.adapters import Provider, ProviderError, provider_for
@@ -27,14 +28,23 @@ class SendFailed(Exception):
 
 @dataclass(frozen=True)
 class SendResult:
-    status: str  # sent | already_done | superseded | fallback
+    status: str  # sent | already_done | superseded | fallback | withdrawn
     channel: str
     next_channel: str | None = None
 
 
-def next_channel(message: Item) -> str | None:
+def _untried(message: Item) -> list[str]:
     tried = {*message.get("failed_channels", []), message["channel"]}
-    return next((c for c in message.get("channels", []) if c not in tried), None)
+    return [c for c in message.get("channels", []) if c not in tried]
+
+
+def next_channel(message: Item) -> str | None:
+    return next(iter(_untried(message)), None)
+
+
+def _granted(consents: dict[str, Any] | None, channel: str) -> bool:
+    entry = (consents or {}).get(channel)
+    return isinstance(entry, dict) and entry.get("granted") is True
 
 
 def send(
@@ -62,6 +72,14 @@ def send(
             raise TransientError(f"message {message_id} is being sent by another worker") from None
         status = "superseded" if current.get("channel") != channel else "already_done"
         return SendResult(status, channel)
+    consents = store.consents(customer_id)
+    if not _granted(consents, channel):  # withdrawn while the message waited: an opt-out wins
+        following = next((c for c in _untried(message) if _granted(consents, c)), None)
+        if following is None:
+            store.withdraw(message, now, "no_consent")
+            return SendResult("withdrawn", channel)
+        enqueue(store.fall_back(message, now, following, f"no consent for {channel} any more"))
+        return SendResult("fallback", channel, following)
     content = render(str(message["intent"]), channel, message.get("locale"), message.get("data") or {})
     address = str((message.get("addresses") or {}).get(channel, ""))
     try:

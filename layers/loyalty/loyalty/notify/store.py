@@ -139,6 +139,18 @@ class NotifyStore:
             return _recipient(customer_id, profile, contacts), items.get(budget_sk(window), {})
         raise Conflict(f"redirect chain of {customer_id} too long", code="redirect_loop")
 
+    def consents(self, customer_id: str) -> dict[str, Any] | None:
+        """The live customer's consents (REDIRECTs of absorbed customers followed); None: no profile."""
+        for _ in range(MAX_REDIRECT_HOPS):
+            profile = self.table.get(customer_pk(customer_id), "PROFILE")
+            if profile is None or profile.get("status") != "merged":
+                return None if profile is None else dict(profile.get("consents") or {})
+            redirect = self.table.get(customer_pk(customer_id), "REDIRECT")
+            if not redirect or not redirect.get("survivor_id"):
+                return dict(profile.get("consents") or {})
+            customer_id = str(redirect["survivor_id"])
+        raise Conflict(f"redirect chain of {customer_id} too long", code="redirect_loop")
+
     def budget(self, customer_id: str, window: str) -> Item:
         return self.table.get(customer_pk(customer_id), budget_sk(window)) or {}
 
@@ -321,6 +333,15 @@ class NotifyStore:
                 ":ch": message["channel"],
             },
             return_values="NONE",
+        )
+
+    def withdraw(self, message: Item, now: datetime, reason: str) -> Item:
+        """sending -> suppressed (e.g. the customer withdrew consent while it waited in the queue)."""
+        return self.transition(
+            message,
+            "sending",
+            {"status": "suppressed", "reason": reason, "updated_at": now.isoformat()},
+            remove=("lease_until",),
         )
 
     def fall_back(self, message: Item, now: datetime, channel: str, error: str) -> Item:

@@ -298,6 +298,11 @@ def test_unmerge_splits_identifiers_profile_and_consents_back(store: IdentitySto
     assert log is not None
     message = CustomerMerged.model_validate_json(log["data"])
     assert (log["entity"], message.kind, message.absorbed_ids) == ("merge", "unmerge", [newer])
+    # and the same link seen again does not merge them back: the split is a standing rejection
+    again = Resolver().resolve(event(("loyalty_card", "1111"), ("email", "ana@x.com"), minutes=30))
+    assert again.quarantined
+    assert again.merged == []
+    assert resolve_customer_id(store.table, newer) == newer
 
 
 def test_unmerge_of_a_customer_never_merged_is_refused(store: IdentityStore) -> None:

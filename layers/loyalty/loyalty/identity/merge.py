@@ -27,6 +27,7 @@ from typing import Any
 
 from loyalty.errors import Conflict, NotFound, TransientError
 from loyalty.identity import profile as rules
+from loyalty.identity.reviews import unmerged_review_item
 from loyalty.identity.store import (
     ACTIVE,
     JOURNAL_ENTITY,
@@ -409,6 +410,10 @@ class MergeEngine:
                     profile_item(snap), "#st = :merged", names={"#st": "status"}, values={":merged": "merged"}
                 )
             )
+        survivor_id = survivor["customer_id"]
+        actions.append(
+            tx_put(unmerged_review_item([survivor_id, *absorbed_ids], survivor_id, merge_id, rules.iso(now)))
+        )
         message = CustomerMerged(
             kind="unmerge",
             merge_id=merge_id,

@@ -26,6 +26,31 @@ def review_id_for(customer_ids: Iterable[str]) -> str:
     return f"r_{uuid.uuid5(_REVIEW_NS, '|'.join(sorted(customer_ids))).hex}"
 
 
+def unmerged_review_item(customer_ids: list[str], survivor_id: str, merge_id: str, at: str) -> Item:
+    """A rejected review for customers staff split apart: no later event merges them again."""
+    review_id = review_id_for(customer_ids)
+    pk, sk = review_key(review_id)
+    return {
+        "pk": pk,
+        "sk": sk,
+        "entity": REVIEW_ENTITY,
+        "gsi1pk": "MERGEREVIEW#rejected",
+        "gsi1sk": f"{at}#{review_id}",
+        "review_id": review_id,
+        "status": "rejected",
+        "customer_ids": sorted(customer_ids),
+        "survivor_id": survivor_id,
+        "problems": ["unmerged"],
+        "event_id": merge_id,
+        "channel": "staff",
+        "identifier_types": [],
+        "created_at": at,
+        "decided_at": at,
+        "decided_by": "unmerge",
+        "merge_id": merge_id,
+    }
+
+
 class ReviewStore:
     def __init__(self, table: Table) -> None:
         self.table = table

@@ -349,3 +349,11 @@ def test_an_opt_out_while_queued_wins_over_the_queued_message(
     state = message_of(table, "c_1", message_id)
     assert (state["status"], state["reason"]) == ("suppressed", "no_consent")
     assert outbox(table, "c_1") == []
+
+
+def test_a_message_erased_with_its_customer_is_acknowledged_not_sent(table: Table) -> None:
+    message_id = queued_message(table, preferred="email")
+    for item in list(table.query_all("CUST#c_1")):  # what identity's erasure does to the collection
+        table.delete(item["pk"], item["sk"])
+    assert send("c_1", message_id, "email", now=NOON).status == "gone"
+    assert outbox(table, "c_1") == []

@@ -28,7 +28,7 @@ class SendFailed(Exception):
 
 @dataclass(frozen=True)
 class SendResult:
-    status: str  # sent | already_done | superseded | fallback | withdrawn
+    status: str  # sent | already_done | superseded | fallback | withdrawn | gone
     channel: str
     next_channel: str | None = None
 
@@ -66,8 +66,8 @@ def send(
         )
     except NotClaimable as err:
         current = err.item
-        if current is None:
-            raise SendFailed(f"message {message_id} of {customer_id} not found") from None
+        if current is None:  # erased with its customer (right to erasure) or expired: nothing to send
+            return SendResult("gone", channel)
         if current.get("status") == "sending" and current.get("channel") == channel:
             raise TransientError(f"message {message_id} is being sent by another worker") from None
         status = "superseded" if current.get("channel") != channel else "already_done"

@@ -52,3 +52,50 @@ def test_sign_up_welcome_on_the_consented_channel_only(local_stack: LocalStack, 
     local_stack.wait_quiet(timeout=90)
     again = local_stack.api("GET", f"/customers/{customer_id}/notifications").json()
     assert len(again["outbox"]) == 1
+
+
+def test_reservation_ready_and_back_in_stock_reach_the_customer(local_stack: LocalStack, uid: str) -> None:
+    # Given a signed-up customer (push only) and one unit of a SKU in the store
+    card = str(int(uid, 16))[-12:].rjust(12, "6")
+    app = load_event("webhooks/app_sign_up.json")
+    app["event_id"] = f"app-{uid}"
+    app["device"]["id"] = f"dev-{uid}"
+    app["user"].update(
+        email=f"eva.{uid}@gmail.com", loyalty_card=card, timezone=daytime_zone(), push_opt_in=True
+    )
+    assert local_stack.post_webhook("app", app).status == 202
+    sku, store = f"SKU-NTF-{uid}", "MAD-SOL"
+
+    def receive(units: int, n: int) -> None:
+        doc = {
+            "message_id": f"GRN-{uid}-{n}",
+            "type": "receipt",
+            "location_id": store,
+            "occurred_at": "2026-11-01T08:00:00+00:00",
+            "lines": [{"sku": sku, "quantity": units}],
+        }
+        assert local_stack.post_webhook("stock", doc).status == 202
+        local_stack.wait_quiet(timeout=90)
+
+    receive(1, 1)
+    customer_id = local_stack.api("GET", f"/customers?card={card}").json()["customer_id"]
+    # When she reserves the last unit for click and collect, subscribes to the SKU, and stock arrives
+    request = {"customer_id": customer_id, "sku": sku, "quantity": 1, "location_id": store}
+    resp = local_stack.api("POST", "/reservations", request, staff=False, headers={"Idempotency-Key": uid})
+    assert resp.status == 201, resp.body
+    local_stack.wait_quiet(timeout=90)
+    alert = local_stack.api(
+        "POST", f"/customers/{customer_id}/stock-alerts", {"sku": sku, "location_id": store}
+    )
+    assert alert.status == 201, alert.body
+    receive(2, 2)
+    # Then she got the welcome, "reservation ready" and "back in stock" once each, by push; the
+    # reservation's reminder waits for its time
+    body = local_stack.api("GET", f"/customers/{customer_id}/notifications").json()
+    assert sorted((o["intent"], o["channel"]) for o in body["outbox"]) == [
+        ("back_in_stock", "push"),
+        ("reservation_ready", "push"),
+        ("welcome", "push"),
+    ]
+    states = {h["intent"]: (h["status"], h.get("reason")) for h in body["history"]}
+    assert states["reservation_expiring"] == ("deferred", "reminder")

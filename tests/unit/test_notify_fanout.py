@@ -96,6 +96,9 @@ def test_no_profile_and_inactive_profiles(table: Table) -> None:
     fx.seed_customer(table, "c_erased", status="erased")
     (outcome,) = Fanout().fan_out(*earn("c_erased"), now=NOON)
     assert (outcome.status, outcome.reason) == ("suppressed", "inactive")
+    fx.seed_customer(table, "c_merging", status="merging")  # a merge in progress: still reachable
+    (outcome,) = Fanout().fan_out(*earn("c_merging"), now=NOON)
+    assert outcome.status == "queued"
 
 
 def test_capped_marketing_is_suppressed_and_recorded(table: Table) -> None:

@@ -37,6 +37,9 @@ from loyalty.store.table import Item
 
 _NS = uuid.UUID("3d0f5f55-52c6-4c3e-8d0e-6f7c1b9a4e21")
 BUDGET_ATTEMPTS = 8
+#: profile statuses that can receive messages (a merge in progress keeps the customer reachable;
+#: merged ones are followed to their survivor, erasing / erased ones are not contacted)
+REACHABLE_STATUSES = frozenset({"active", "merging"})
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ class Fanout:
             "attempts": 0,
             "expires_at": ttl(now),
         }
-        if recipient is None or recipient.status != "active":
+        if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return self._suppress(message, "no_profile" if recipient is None else "inactive", now)
         channels, reason = policy.channel_order(recipient)
         if reason is not None:
@@ -204,7 +207,7 @@ class Fanout:
                 return self._settle(message, now, status="suppressed", reason="obsolete")
         window = policy.budget_window(now)
         recipient, budget = self.store.recipient(str(message["customer_id"]), window)
-        if recipient is None or recipient.status != "active":
+        if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return self._settle(message, now, status="suppressed", reason="inactive")
         channels, no_channel = policy.channel_order(recipient)  # consent may have changed overnight
         if no_channel is not None:

@@ -1,0 +1,46 @@
+"""Points queue -> the customer's ledger: order events and merges, each applied exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.models.merges import CustomerMerged
+from loyalty.observability import logger, metrics
+from loyalty.points.service import PointsService
+from loyalty.routing.router import RoutedEvent
+
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+MERGE_TYPES = {"customer.merged", "customer.unmerged"}
+
+
+def record_handler(record: SQSRecord) -> None:
+    attributes = record.message_attributes
+    kind = attributes["type"].string_value if "type" in attributes else None
+    if kind in MERGE_TYPES:
+        merged = CustomerMerged.model_validate_json(record.body)
+        outcomes = PointsService().apply_merge(merged)
+        metrics.add_metric("PointsLedgersMerged", MetricUnit.Count, outcomes.count(merged.kind))
+        logger.info("points merge applied", extra={"merge_id": merged.merge_id, "outcomes": outcomes})
+        return
+    routed = RoutedEvent.model_validate_json(record.body)  # malformed: fails -> retried -> DLQ
+    logger.append_keys(event_id=routed.event.event_id, customer_id=routed.customer_id)
+    outcome = PointsService().apply(routed)
+    metrics.add_metric(f"Points_{outcome}", MetricUnit.Count, 1)
+    logger.info("points event applied", extra={"type": routed.event.type.value, "outcome": outcome})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

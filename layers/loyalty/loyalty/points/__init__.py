@@ -1,0 +1,1 @@
+"""Loyalty points: append-only ledger, lots, accrual rules, tiers, redemption and expiry."""

@@ -1,0 +1,574 @@
+"""Points use cases: apply routed events and merges, redeem, view, and the scheduled jobs."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from loyalty.errors import Conflict, InvalidInput, NotFound, TransientError
+from loyalty.models.events import CancelPayload, OrderPayload, RefundPayload
+from loyalty.models.merges import CustomerMerged
+from loyalty.points.ledger import Book, Policy, RefundRequest
+from loyalty.points.model import (
+    EXPIRING_ENTITY,
+    MERGE_ENTITY,
+    Lot,
+    customer_pk,
+    expiring_sk,
+    merge_sk,
+    waiting_sk,
+)
+from loyalty.points.rules import DEFAULT_RULES, AccrualRule, PurchaseHistory, compute_earning
+from loyalty.points.store import AlreadyApplied, PointsStore, StaleBook
+from loyalty.points.tiers import THRESHOLDS, qualifying_points, review, tier_for, upgrade
+from loyalty.routing.router import RoutedEvent
+from loyalty.settings import Settings, get_settings
+
+MAX_ATTEMPTS = 30
+MERGE_CHUNK = 30
+RULES_TTL_S = 60.0
+_REDEMPTION_NS = uuid.UUID("0b6f3f0e-9d0c-4f51-8c2e-51e7d5a1c3aa")
+
+Clock = Callable[[], datetime]
+
+
+def policy_from(settings: Settings) -> Policy:
+    try:
+        windows = {str(k): int(v) for k, v in json.loads(settings.points_return_windows or "{}").items()}
+    except (ValueError, AttributeError) as err:
+        raise InvalidInput("POINTS_RETURN_WINDOWS must be a JSON object {channel: days}") from err
+    return Policy(
+        return_windows=windows,
+        default_return_window_days=settings.points_return_window_days,
+        expiry_days=settings.points_expiry_days,
+        expiry_warning_days=settings.points_expiry_warning_days,
+    )
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.05, 0.002 * (2**attempt))))  # noqa: S311 - jitter, not crypto
+
+
+@dataclass
+class JobReport:
+    """What a scheduled run did, and whether it finished (False: resume from the saved cursor)."""
+
+    job: str
+    complete: bool = True
+    customers: int = 0
+    lots: int = 0
+    points: int = 0
+    flagged: int = 0
+    days: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+_rules_cache: tuple[float, list[AccrualRule]] | None = None
+
+
+def clear_rules_cache() -> None:
+    global _rules_cache  # noqa: PLW0603 - a per-container cache, reset by tests and admin writes
+    _rules_cache = None
+
+
+class PointsService:
+    def __init__(
+        self,
+        store: PointsStore | None = None,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.store = store or PointsStore()
+        self.clock: Clock = clock or (lambda: datetime.now(UTC))
+        self.settings = settings or get_settings()
+        self.policy = policy_from(self.settings)
+
+    # -- rules ----------------------------------------------------------------------------------
+    def rules(self) -> list[AccrualRule]:
+        """Active rules (cached a minute per container); the defaults are seeded on first use."""
+        global _rules_cache  # noqa: PLW0603
+        if _rules_cache and time.monotonic() - _rules_cache[0] < RULES_TTL_S:
+            return _rules_cache[1]
+        rules, seeded = self.store.rules()
+        if not seeded:
+            self.seed_default_rules()
+            rules, _ = self.store.rules()
+        active = [r for r in rules if r.active]
+        _rules_cache = (time.monotonic(), active)
+        return active
+
+    def seed_default_rules(self) -> int:
+        """Put the default rule set, each rule only if absent (idempotent); returns rules added."""
+        now = self.clock()
+        added = 0
+        for rule in DEFAULT_RULES:
+            added += self.store.put_new({**rule.to_item(), "created_at": now.isoformat()})
+        self.store.mark_seeded(now)
+        clear_rules_cache()
+        return added
+
+    def create_rule(self, rule: AccrualRule) -> AccrualRule:
+        self.store.create_rule(rule, self.clock())
+        clear_rules_cache()
+        return rule
+
+    def list_rules(self, include_inactive: bool = True) -> list[AccrualRule]:
+        rules, seeded = self.store.rules()
+        if not seeded:
+            self.seed_default_rules()
+            rules, _ = self.store.rules()
+        return rules if include_inactive else [r for r in rules if r.active]
+
+    def deactivate_rule(self, rule_id: str) -> AccrualRule:
+        rule = self.store.deactivate_rule(rule_id, self.clock())
+        clear_rules_cache()
+        return rule
+
+    # -- events -----------------------------------------------------------------------------------
+    def apply(self, routed: RoutedEvent) -> str:
+        """Apply one attributed order event to its (resolved) customer's ledger, exactly once."""
+        if not routed.customer_id:
+            raise InvalidInput("points need an attributed event (customer_id)", field="customer_id")
+        customer_id = self.store.resolve(routed.customer_id)
+        event = routed.event
+        payload = event.payload
+        for attempt in range(MAX_ATTEMPTS):
+            now = self.clock()
+            if isinstance(payload, OrderPayload):
+                book = self.store.load(customer_id, now, [payload.order_id])
+                outcome = self._earn(book, routed, payload)
+            elif isinstance(payload, RefundPayload | CancelPayload):
+                book = self.store.load(customer_id, now, [payload.order_id])
+                outcome = self._refund(book, routed, payload)
+            else:
+                return "ignored"
+            if not book.changed:
+                recorded = self.store.record_outcome(
+                    customer_id, event.event_id, outcome, now, self.settings.event_retention_days
+                )
+                return outcome if recorded else "duplicate"
+            book.puts.append(
+                (
+                    self.store.dedupe_item(
+                        customer_id, event.event_id, outcome, now, self.settings.event_retention_days
+                    ),
+                    True,
+                )
+            )
+            try:
+                self.store.commit([book])
+            except StaleBook:
+                _backoff(attempt)
+                continue
+            except AlreadyApplied:
+                return "duplicate"
+            return outcome
+        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+
+    def _earn(self, book: Book, routed: RoutedEvent, order: OrderPayload) -> str:
+        event = routed.event
+        if order.order_id in book.lots:
+            return "order_already_credited"
+        earning = compute_earning(
+            order,
+            event.channel.value,
+            event.occurred_at,
+            self.rules(),
+            PurchaseHistory(book.balance.channels, book.balance.omni_periods),
+        )
+        if not earning.supported:
+            return "unsupported_currency"
+        waiting = self.store.waiting_refunds(book.balance.customer_id, order.order_id)
+        book.earn(
+            event_id=event.event_id,
+            channel=event.channel.value,
+            order_id=order.order_id,
+            occurred_at=event.occurred_at,
+            order_total=order.total,
+            currency=order.currency,
+            earning=earning,
+            policy=self.policy,
+            waiting=[refund for _, refund in waiting],
+        )
+        pk = customer_pk(book.balance.customer_id)
+        book.deletes.extend((pk, waiting_sk(order.order_id, r.refund_key)) for _, r in waiting)
+        change = upgrade(book.balance, book.now)
+        if change:
+            book.puts.append((change, True))
+        return "earned"
+
+    def _refund(self, book: Book, routed: RoutedEvent, payload: RefundPayload | CancelPayload) -> str:
+        event = routed.event
+        if isinstance(payload, CancelPayload):
+            refund = RefundRequest("cancel", event.event_id, event.channel.value, full=True)
+        else:
+            lines: dict[str, int] = defaultdict(int)
+            for line in payload.lines:
+                lines[line.line_id] += line.quantity
+            refund = RefundRequest(
+                f"refund-{payload.refund_id}",
+                event.event_id,
+                event.channel.value,
+                dict(lines),
+                payload.amount,
+            )
+        lot = book.lots.get(payload.order_id)
+        if lot is None:
+            item = self.store.waiting_item(book.balance.customer_id, payload.order_id, refund, book.now)
+            book.puts.append((item, False))  # bumps the balance version: an order racing it re-reads
+            return "refund_waiting_for_order"
+        reversed_points = book.reverse(payload.order_id, refund)
+        return "reversed" if reversed_points or book.changed else "nothing_to_reverse"
+
+    # -- merges ------------------------------------------------------------------------------------
+    def apply_merge(self, merged: CustomerMerged) -> list[str]:
+        """Move the ledger of each absorbed customer to the survivor (or back), once per pair."""
+        return [self._merge_one(merged, absorbed) for absorbed in merged.absorbed_ids]
+
+    def _merge_one(self, merged: CustomerMerged, absorbed: str) -> str:
+        survivor = merged.survivor_id
+        marker = merge_sk(merged.merge_id, absorbed, merged.kind)
+        src_id, dst_id = (absorbed, survivor) if merged.kind == "merge" else (survivor, absorbed)
+        debt_key = f"{merged.merge_id}#{absorbed}"
+        attempt = 0
+        while attempt < MAX_ATTEMPTS:
+            if self.store.exists(customer_pk(survivor), marker):
+                return "duplicate"
+            now = self.clock()
+            src, dst = self.store.load_full(src_id, now), self.store.load_full(dst_id, now)
+            if merged.kind == "merge":
+                order_ids = sorted(src.lots)
+                duplicates = [o for o in order_ids if o in dst.lots]
+                for order_id in duplicates:  # the same order credited to both: keep the survivor's
+                    src.reverse(order_id, RefundRequest(f"merge-{merged.merge_id}", "", "", full=True))
+                order_ids = [o for o in order_ids if o not in dst.lots]
+            else:
+                order_ids = sorted(o for o, lot in src.lots.items() if lot.origin_customer_id == absorbed)
+            chunk, final = order_ids[:MERGE_CHUNK], len(order_ids) <= MERGE_CHUNK
+            src.move_lots_to(dst, chunk, merged.merge_id, back=merged.kind == "unmerge")
+            if final:
+                self._finish_merge(merged, src, dst, debt_key)
+                dst.puts.append(
+                    (
+                        {
+                            "pk": customer_pk(survivor),
+                            "sk": marker,
+                            "entity": MERGE_ENTITY,
+                            "customer_id": survivor,
+                            "absorbed_id": absorbed,
+                            "merge_id": merged.merge_id,
+                            "kind": merged.kind,
+                            "at": now.isoformat(),
+                        },
+                        True,
+                    )
+                )
+            try:
+                self.store.commit([src, dst])
+            except StaleBook:
+                attempt += 1
+                _backoff(attempt)
+                continue
+            except AlreadyApplied:
+                return "duplicate"
+            if final:
+                return merged.kind
+            attempt = 0
+        raise TransientError(f"merge {merged.merge_id} too contended, retry later")
+
+    def _finish_merge(self, merged: CustomerMerged, src: Book, dst: Book, debt_key: str) -> None:
+        if merged.kind == "merge":
+            debt = src.balance.debt
+            src.move_debt_to(dst, debt, merged.merge_id)
+            if debt:
+                dst.balance.merged_debt[debt_key] = debt
+            for order_id, refund in self.store.waiting_refunds(src.balance.customer_id):
+                src.deletes.append(
+                    (customer_pk(src.balance.customer_id), waiting_sk(order_id, refund.refund_key))
+                )
+                if order_id in dst.lots:
+                    dst.reverse(order_id, refund)
+                else:
+                    dst.puts.append(
+                        (self.store.waiting_item(dst.balance.customer_id, order_id, refund, dst.now), False)
+                    )
+            for order_id, refund in self.store.waiting_refunds(dst.balance.customer_id):
+                if order_id in dst.lots:
+                    dst.reverse(order_id, refund)
+                    dst.deletes.append(
+                        (customer_pk(dst.balance.customer_id), waiting_sk(order_id, refund.refund_key))
+                    )
+        else:
+            debt = min(src.balance.merged_debt.pop(debt_key, 0), src.balance.debt)
+            src.move_debt_to(dst, debt, merged.merge_id)
+        change = upgrade(dst.balance, dst.now)
+        if change:
+            dst.puts.append((change, True))
+
+    # -- redemption ----------------------------------------------------------------------------------
+    def redeem(
+        self, customer_id: str, points: int, idempotency_key: str, channel: str | None, note: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """Spend points once per idempotency key; (redemption, True when this was a replay)."""
+        customer_id = self.store.resolve(customer_id)
+        rid = "r_" + uuid.uuid5(_REDEMPTION_NS, f"{customer_id}:{idempotency_key}").hex[:24]
+        for attempt in range(MAX_ATTEMPTS):
+            existing = self.store.redemption(customer_id, rid)
+            if existing is not None:
+                if existing["points"] != points or existing.get("channel") != channel:
+                    raise Conflict(
+                        "Idempotency-Key already used for a different redemption",
+                        code="idempotency_key_reused",
+                        field="Idempotency-Key",
+                    )
+                return existing, True
+            book = self.store.load(customer_id, self.clock())
+            try:
+                taken = book.redeem(points, rid, channel, note)
+            except StaleBook:
+                _backoff(attempt)
+                continue
+            item = self.store.redemption_item(
+                customer_id,
+                rid,
+                status="redeemed",
+                points=points,
+                channel=channel,
+                note=note,
+                lots=taken,
+                idempotency_key=idempotency_key,
+                created_at=book.now.isoformat(),
+            )
+            book.puts.append((item, True))
+            try:
+                self.store.commit([book])
+            except (StaleBook, AlreadyApplied):
+                _backoff(attempt)
+                continue
+            return item, False
+        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+
+    def cancel_redemption(self, customer_id: str, redemption_id: str) -> dict[str, Any]:
+        """Return a redemption's points to the customer (idempotent: cancelling twice is a no-op)."""
+        customer_id = self.store.resolve(customer_id)
+        for attempt in range(MAX_ATTEMPTS):
+            item = self.store.redemption(customer_id, redemption_id)
+            if item is None:
+                raise NotFound(f"redemption {redemption_id} not found", code="redemption_not_found")
+            if item["status"] == "cancelled":
+                return item
+            book = self.store.load(customer_id, self.clock())
+            returned = book.cancel_redemption(redemption_id, {k: int(v) for k, v in item["lots"].items()})
+            item = {**item, "status": "cancelled", "returned": returned, "cancelled_at": book.now.isoformat()}
+            book.puts.append((item, False))
+            try:
+                self.store.commit([book])
+            except StaleBook:
+                _backoff(attempt)
+                continue
+            return item
+        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+
+    # -- views ----------------------------------------------------------------------------------------
+    def points(self, customer_id: str) -> dict[str, Any]:
+        """Balance, debt, tier (and how far to the next) and the lots with their ages."""
+        resolved = self.store.resolve(customer_id)
+        balance = self.store.balance(resolved)
+        if balance is None and not self.store.profile_exists(resolved):
+            raise NotFound(f"customer {customer_id} not found", code="customer_not_found")
+        now = self.clock()
+        lots = self.store.lots(resolved) if balance else []
+        qualifying = qualifying_points(balance.buckets, now) if balance else 0
+        tier = balance.tier if balance else "bronze"
+        higher = [t for t, v in THRESHOLDS.items() if v > THRESHOLDS[tier_for(qualifying)]]
+        return {
+            "customer_id": resolved,
+            "requested_id": customer_id,
+            "available": balance.available if balance else 0,
+            "pending": balance.pending if balance else 0,
+            "debt": balance.debt if balance else 0,
+            "lifetime_earned": balance.lifetime_earned if balance else 0,
+            "tier": tier,
+            "qualifying_points_12m": qualifying,
+            "next_tier": higher[0] if higher else None,
+            "points_to_next_tier": THRESHOLDS[higher[0]] - qualifying if higher else 0,
+            "downgrade_since": balance.downgrade_since if balance else None,
+            "lots": [_lot_view(lot, now) for lot in sorted(lots, key=lambda lot: lot.occurred_at)],
+        }
+
+    def ledger(self, customer_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        """Entries newest first, each with its cause (event, order, channel, rules, lines, lots)."""
+        if not 1 <= limit <= 100:
+            raise InvalidInput("limit must be 1..100", field="limit")
+        resolved = self.store.resolve(customer_id)
+        entries, next_cursor = self.store.entries(resolved, limit, cursor)
+        unknown = not entries and cursor is None and self.store.balance(resolved) is None
+        if unknown and not self.store.profile_exists(resolved):
+            raise NotFound(f"customer {customer_id} not found", code="customer_not_found")
+        return {
+            "customer_id": resolved,
+            "entries": [
+                {
+                    k: v
+                    for k, v in e.__dict__.items()
+                    if v not in (None, [], {}) and k not in {"version", "index"}
+                }
+                | {"seq": f"{e.version}.{e.index}"}
+                for e in entries
+            ],
+            "next_cursor": next_cursor,
+        }
+
+    # -- scheduled jobs ---------------------------------------------------------------------------------
+    def _days(self, job: str, today: date) -> list[date]:
+        state = self.store.job_state(job)
+        start = (
+            date.fromisoformat(state["next_day"])
+            if state.get("next_day")
+            else today - timedelta(days=self.settings.points_job_lookback_days)
+        )
+        return [start + timedelta(days=i) for i in range((today - start).days + 1)]
+
+    def _per_customer(self, customer_id: str, order_ids: list[str], op: Callable[[Book, str], int]) -> int:
+        for attempt in range(MAX_ATTEMPTS):
+            book = self.store.load(customer_id, self.clock(), order_ids)
+            points = sum(op(book, o) for o in order_ids if o in book.lots)
+            if not book.changed:
+                return 0
+            try:
+                self.store.commit([book])
+            except StaleBook:
+                _backoff(attempt)
+                continue
+            return points
+        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+
+    def _run_lots_job(
+        self, job: str, pages: Callable[[date], Any], op: Callable[[Book, str], int], deadline: float
+    ) -> JobReport:
+        report = JobReport(job)
+        today = self.clock().date()
+        for day in self._days(job, today):
+            for page in pages(day):
+                by_customer: dict[str, list[str]] = defaultdict(list)
+                for item in page:
+                    by_customer[item["customer_id"]].append(item["order_id"])
+                for customer_id, order_ids in by_customer.items():
+                    points = self._per_customer(customer_id, order_ids, op)
+                    report.customers += 1
+                    report.lots += len(order_ids)
+                    report.points += points
+                if time.monotonic() > deadline:
+                    self.store.save_job_state(job, next_day=day.isoformat())
+                    report.complete = False
+                    return report
+            report.days.append(day.isoformat())
+            self.store.save_job_state(job, next_day=min(day + timedelta(days=1), today).isoformat())
+        return report
+
+    def release_pending(self, budget_s: float = 600.0) -> JobReport:
+        """Pending lots whose return window ended become available (day pages of GSI1 PTSDUE#)."""
+        deadline = time.monotonic() + budget_s
+        return self._run_lots_job("release", self.store.due_lots, lambda b, o: b.release(o), deadline)
+
+    def expire_points(self, budget_s: float = 600.0) -> JobReport:
+        """Expire lots past their date (GSI1 PTSEXP#), then flag customers whose points expire soon."""
+        deadline = time.monotonic() + budget_s
+        report = self._run_lots_job("expire", self.store.expiring_lots, lambda b, o: b.expire(o), deadline)
+        if report.complete:
+            report.flagged = self._flag_expiring(deadline)
+        return report
+
+    def _flag_expiring(self, deadline: float) -> int:
+        """One ``points_expiring`` item per customer and run, for lots expiring in the warning window."""
+        now = self.clock()
+        target = now.date() + timedelta(days=self.policy.expiry_warning_days)
+        totals: dict[str, int] = defaultdict(int)
+        first: dict[str, str] = {}
+        days = self._days("warn", target)
+        if not days:
+            return 0
+        for day in days:
+            for page in self.store.expiring_lots(day):
+                for item in page:
+                    if item.get("status") == "available" and int(item.get("remaining", 0)) > 0:
+                        totals[item["customer_id"]] += int(item["remaining"])
+                        first.setdefault(item["customer_id"], day.isoformat())
+            if time.monotonic() > deadline:
+                break
+        flagged = 0
+        for customer_id, points in totals.items():
+            flagged += self.store.put_new(
+                {
+                    "pk": customer_pk(customer_id),
+                    "sk": expiring_sk(now.date()),
+                    "entity": EXPIRING_ENTITY,
+                    "customer_id": customer_id,
+                    "points": points,
+                    "expires_on": first[customer_id],
+                    "at": now.isoformat(),
+                    "expires_at": int(
+                        (now + timedelta(days=self.policy.expiry_warning_days + 7)).timestamp()
+                    ),
+                }
+            )
+        self.store.save_job_state("warn", next_day=(days[-1] + timedelta(days=1)).isoformat())
+        return flagged
+
+    def review_tiers(self, budget_s: float = 600.0) -> JobReport:
+        """Re-evaluate tiers of balances due for review (GSI1 PTSTIER#): downgrade after the grace."""
+        deadline = time.monotonic() + budget_s
+        report = JobReport("tiers")
+        today = self.clock().date()
+        grace = self.settings.tier_downgrade_grace_days
+        for day in self._days("tiers", today):
+            for page in self.store.tier_reviews(day):
+                for item in page:
+                    report.customers += int(self._review_one(item["customer_id"], grace))
+                if time.monotonic() > deadline:
+                    self.store.save_job_state("tiers", next_day=day.isoformat())
+                    report.complete = False
+                    return report
+            report.days.append(day.isoformat())
+            self.store.save_job_state("tiers", next_day=min(day + timedelta(days=1), today).isoformat())
+        return report
+
+    def _review_one(self, customer_id: str, grace: int) -> bool:
+        for attempt in range(MAX_ATTEMPTS):
+            book = self.store.load(customer_id, self.clock())
+            change = review(book.balance, book.now, grace)
+            if change:
+                book.puts.append((change, True))
+            try:
+                self.store.commit([book])
+            except StaleBook:
+                _backoff(attempt)
+                continue
+            return change is not None
+        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+
+
+def _lot_view(lot: Lot, now: datetime) -> dict[str, Any]:
+    occurred = datetime.fromisoformat(lot.occurred_at)
+    return {
+        "order_id": lot.order_id,
+        "channel": lot.channel,
+        "status": lot.status,
+        "points": lot.points,
+        "remaining": lot.remaining,
+        "reversed": lot.reversed,
+        "earned_at": lot.occurred_at,
+        "age_days": max(0, (now - occurred).days),
+        "pending_until": lot.pending_until,
+        "expires_on": lot.expires_on,
+        "origin_customer_id": lot.origin_customer_id,
+    }

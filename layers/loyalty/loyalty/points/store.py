@@ -1,0 +1,302 @@
+"""Points items in the single table: loading a customer's book and committing it atomically.
+
+Every change of one customer's points is ONE transaction conditioned on the balance item's
+``version`` (optimistic concurrency: the balance is the lock of the customer's ledger), which also
+carries the event-id keyed dedupe record (``PTS#EV#<event_id>``, put only if new). Lots, entries
+and the other items of the transaction need no condition of their own: nothing writes them
+outside such a transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from loyalty.errors import Conflict, InvalidInput, NotFound
+from loyalty.points.ledger import Book, RefundRequest, StaleBook
+from loyalty.points.model import (
+    DEDUPE_ENTITY,
+    JOB_ENTITY,
+    REDEMPTION_ENTITY,
+    RULE_ENTITY,
+    SHARDS,
+    WAITING_ENTITY,
+    Balance,
+    Entry,
+    Lot,
+    balance_sk,
+    customer_pk,
+    day_shard_key,
+    dedupe_sk,
+    lot_sk,
+    redemption_sk,
+    waiting_sk,
+)
+from loyalty.points.rules import RULES_PK, AccrualRule
+from loyalty.store.table import (
+    Item,
+    Table,
+    TransactionCancelled,
+    tx_delete,
+    tx_put,
+    tx_put_new,
+)
+
+__all__ = ["AlreadyApplied", "PointsStore", "StaleBook"]
+
+MAX_ACTIONS = 100
+SEEDED_SK = "SEEDED"
+REDIRECT_HOPS = 5
+
+
+class AlreadyApplied(Exception):
+    """A put-if-new item of the transaction exists: this change was applied before."""
+
+    def __init__(self, sk: str) -> None:
+        super().__init__(sk)
+        self.sk = sk
+
+
+def encode_cursor(key: Item | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def decode_cursor(cursor: str | None) -> Item | None:
+    if not cursor:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as err:
+        raise InvalidInput("malformed cursor", field="cursor") from err
+    if not isinstance(data, dict) or set(data) - {"pk", "sk", "gsi1pk", "gsi1sk"}:
+        raise InvalidInput("malformed cursor", field="cursor")
+    return data
+
+
+class PointsStore:
+    def __init__(self, table: Table | None = None) -> None:
+        self.table = table or Table()
+
+    # -- customers ------------------------------------------------------------------------------
+    def resolve(self, customer_id: str) -> str:
+        """Follow ``REDIRECT`` items of absorbed customers to the survivor."""
+        current = customer_id
+        for _ in range(REDIRECT_HOPS):
+            item = self.table.get(customer_pk(current), "REDIRECT")
+            if item is None or not item.get("survivor_id"):
+                return current
+            current = str(item["survivor_id"])
+        return current
+
+    def profile_exists(self, customer_id: str) -> bool:
+        return self.table.get(customer_pk(customer_id), "PROFILE", consistent=False) is not None
+
+    # -- books ----------------------------------------------------------------------------------
+    def _lots(self, customer_id: str) -> list[Lot]:
+        items = self.table.query_all(customer_pk(customer_id), sk_prefix="PTS#LOT#", consistent=True)
+        return [Lot.from_item(i) for i in items]
+
+    def load(self, customer_id: str, now: datetime, order_ids: list[str] | None = None) -> Book:
+        """A customer's book: the balance and the given lots (all lots load on demand)."""
+        pk = customer_pk(customer_id)
+        keys = [(pk, balance_sk())] + [(pk, lot_sk(o)) for o in order_ids or []]
+        items = (
+            self.table.batch_get(keys) if order_ids else [i for i in [self.table.get(pk, balance_sk())] if i]
+        )
+        balance_item = next((i for i in items if i["sk"] == balance_sk()), None)
+        lots = [Lot.from_item(i) for i in items if i["sk"] != balance_sk()]
+        balance = Balance.from_item(balance_item) if balance_item else Balance(customer_id=customer_id)
+        return Book(balance, lots, now, lambda: self._lots(customer_id), exists=balance_item is not None)
+
+    def load_full(self, customer_id: str, now: datetime) -> Book:
+        book = self.load(customer_id, now)
+        book.all_lots()
+        return book
+
+    def balance(self, customer_id: str) -> Balance | None:
+        item = self.table.get(customer_pk(customer_id), balance_sk(), consistent=False)
+        return Balance.from_item(item) if item else None
+
+    def commit(self, books: list[Book]) -> None:
+        """Write the books' changes in one transaction; StaleBook / AlreadyApplied on conflicts."""
+        actions: list[dict[str, Any]] = []
+        kinds: list[str] = []
+        for book in books:
+            bal = book.balance
+            bal.version = (book.expected_version or 0) + 1
+            bal.updated_at = book.now.isoformat()
+            if book.expected_version is None:
+                actions.append(tx_put(bal.to_item(), "attribute_not_exists(pk)"))
+            else:
+                actions.append(
+                    tx_put(
+                        bal.to_item(),
+                        "#v = :v",
+                        names={"#v": "version"},
+                        values={":v": book.expected_version},
+                    )
+                )
+            kinds.append("balance")
+            for i, entry in enumerate(book.entries):
+                entry.version, entry.index = bal.version, i
+                actions.append(tx_put_new(entry.to_item()))
+                kinds.append(entry.to_item()["sk"])
+            for order_id in sorted(book.dirty):
+                actions.append(tx_put(book.lots[order_id].to_item()))
+                kinds.append("lot")
+            for order_id in sorted(book.removed):
+                actions.append(tx_delete(customer_pk(bal.customer_id), lot_sk(order_id)))
+                kinds.append("lot")
+            for item, new in book.puts:
+                actions.append(tx_put_new(item) if new else tx_put(item))
+                kinds.append(item["sk"] if new else "item")
+            for pk, sk in book.deletes:
+                actions.append(tx_delete(pk, sk))
+                kinds.append("item")
+        if len(actions) > MAX_ACTIONS:
+            raise Conflict(f"change too large for one transaction ({len(actions)} items)", code="too_large")
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            failed = [kinds[i] for i, r in enumerate(err.reasons) if r == "ConditionalCheckFailed"]
+            if "balance" in failed:
+                raise StaleBook from err
+            if failed:
+                raise AlreadyApplied(failed[0]) from err
+            raise
+
+    # -- items of a transaction ------------------------------------------------------------------
+    @staticmethod
+    def dedupe_item(customer_id: str, key: str, outcome: str, now: datetime, retention_days: int) -> Item:
+        return {
+            "pk": customer_pk(customer_id),
+            "sk": dedupe_sk(key),
+            "entity": DEDUPE_ENTITY,
+            "customer_id": customer_id,
+            "outcome": outcome,
+            "at": now.isoformat(),
+            "expires_at": int((now + timedelta(days=retention_days)).timestamp()),
+        }
+
+    def record_outcome(self, customer_id: str, key: str, outcome: str, now: datetime, retention: int) -> bool:
+        """A dedupe record alone (events that change nothing); False when it existed."""
+        return self.table.put_new(self.dedupe_item(customer_id, key, outcome, now, retention))
+
+    @staticmethod
+    def waiting_item(customer_id: str, order_id: str, refund: RefundRequest, now: datetime) -> Item:
+        return {
+            "pk": customer_pk(customer_id),
+            "sk": waiting_sk(order_id, refund.refund_key),
+            "entity": WAITING_ENTITY,
+            "customer_id": customer_id,
+            "order_id": order_id,
+            "refund": refund.to_dict(),
+            "received_at": now.isoformat(),
+        }
+
+    def waiting_refunds(
+        self, customer_id: str, order_id: str | None = None
+    ) -> list[tuple[str, RefundRequest]]:
+        """Refunds that arrived before their order: (order_id, refund)."""
+        prefix = f"PTS#WAIT#{order_id}#" if order_id else "PTS#WAIT#"
+        items = self.table.query_all(customer_pk(customer_id), sk_prefix=prefix, consistent=True)
+        return [(i["order_id"], RefundRequest.from_dict(i["refund"])) for i in items]
+
+    # -- redemptions ------------------------------------------------------------------------------
+    def redemption(self, customer_id: str, redemption_id: str) -> Item | None:
+        return self.table.get(customer_pk(customer_id), redemption_sk(redemption_id))
+
+    @staticmethod
+    def redemption_item(customer_id: str, redemption_id: str, **attrs: Any) -> Item:
+        return {
+            "pk": customer_pk(customer_id),
+            "sk": redemption_sk(redemption_id),
+            "entity": REDEMPTION_ENTITY,
+            "customer_id": customer_id,
+            "redemption_id": redemption_id,
+            **attrs,
+        }
+
+    # -- reads for the API ------------------------------------------------------------------------
+    def lots(self, customer_id: str) -> list[Lot]:
+        return self._lots(customer_id)
+
+    def entries(self, customer_id: str, limit: int, cursor: str | None) -> tuple[list[Entry], str | None]:
+        items, last = self.table.query(
+            customer_pk(customer_id),
+            sk_prefix="PTS#E#",
+            forward=False,
+            limit=limit,
+            start_key=decode_cursor(cursor),
+        )
+        return [Entry.from_item(i) for i in items], encode_cursor(last)
+
+    def exists(self, pk: str, sk: str) -> bool:
+        return self.table.get(pk, sk) is not None
+
+    # -- scheduled jobs ---------------------------------------------------------------------------
+    def _index_page(self, gsi1pk: str, start: Item | None, limit: int) -> tuple[list[Item], Item | None]:
+        return self.table.query(gsi1pk, index="gsi1", limit=limit, start_key=start)
+
+    def due_lots(self, day: date, limit: int = 100) -> Iterator[list[Item]]:
+        """Pages of lots whose return window ends on ``day`` (every shard)."""
+        yield from self._pages("PTSDUE", day, limit)
+
+    def expiring_lots(self, day: date, limit: int = 100) -> Iterator[list[Item]]:
+        """Pages of available lots that expire on ``day`` (every shard)."""
+        yield from self._pages("PTSEXP", day, limit)
+
+    def tier_reviews(self, day: date, limit: int = 100) -> Iterator[list[Item]]:
+        """Pages of balances due for a tier review on ``day`` (every shard)."""
+        yield from self._pages("PTSTIER", day, limit)
+
+    def _pages(self, prefix: str, day: date, limit: int) -> Iterator[list[Item]]:
+        for shard in range(SHARDS):
+            gsi1pk = day_shard_key(prefix, day, shard)
+            start: Item | None = None
+            while True:
+                items, start = self._index_page(gsi1pk, start, limit)
+                if items:
+                    yield items
+                if start is None:
+                    break
+
+    def job_state(self, job: str) -> Item:
+        return self.table.get("PTSJOB", job) or {}
+
+    def save_job_state(self, job: str, **state: Any) -> None:
+        self.table.put({"pk": "PTSJOB", "sk": job, "entity": JOB_ENTITY, **state})
+
+    def put_new(self, item: Item) -> bool:
+        return self.table.put_new(item)
+
+    # -- rules ----------------------------------------------------------------------------------
+    def rules(self) -> tuple[list[AccrualRule], bool]:
+        """Every stored rule, and whether the default set was seeded (the ``SEEDED`` marker)."""
+        items = list(self.table.query_all(RULES_PK, consistent=True))
+        rules = [AccrualRule.from_item(i) for i in items if i["sk"].startswith("RULE#")]
+        return rules, any(i["sk"] == SEEDED_SK for i in items)
+
+    def mark_seeded(self, now: datetime) -> None:
+        self.table.put({"pk": RULES_PK, "sk": SEEDED_SK, "entity": RULE_ENTITY, "at": now.isoformat()})
+
+    def create_rule(self, rule: AccrualRule, now: datetime) -> None:
+        item = {**rule.to_item(), "created_at": now.isoformat()}
+        if not self.table.put_new(item):
+            raise Conflict(f"rule {rule.rule_id} exists", code="rule_exists", field="rule_id")
+
+    def deactivate_rule(self, rule_id: str, now: datetime) -> AccrualRule:
+        try:
+            item = self.table.update(
+                RULES_PK,
+                f"RULE#{rule_id}",
+                "SET active = :f, updated_at = :now",
+                condition="attribute_exists(pk)",
+                values={":f": False, ":now": now.isoformat()},
+            )
+        except Conflict as err:
+            raise NotFound(f"rule {rule_id} not found", code="rule_not_found") from err
+        return AccrualRule.from_item(item)

@@ -1,0 +1,113 @@
+"""Builders of points-queue messages (routed order events and merges) for tests and benchmarks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from loyalty.models.events import (
+    CancelPayload,
+    Channel,
+    ChannelEvent,
+    EventType,
+    OrderLine,
+    OrderPayload,
+    RefundLine,
+    RefundPayload,
+)
+from loyalty.routing.router import RoutedEvent
+
+
+def order_event(
+    customer_id: str,
+    order_id: str,
+    lines: list[tuple[str, int, str]],
+    *,
+    channel: Channel = Channel.WEB,
+    occurred_at: datetime,
+    currency: str = "EUR",
+    event_id: str | None = None,
+    category: str | None = None,
+) -> RoutedEvent:
+    """A completed order; ``lines`` are (sku, quantity, unit price) with line ids 1, 2, ..."""
+    order_lines = [
+        OrderLine(line_id=str(i), sku=sku, quantity=qty, unit_price=Decimal(price), category=category)
+        for i, (sku, qty, price) in enumerate(lines, start=1)
+    ]
+    total = sum((line.total for line in order_lines), Decimal(0))
+    return RoutedEvent(
+        stage="attributed",
+        customer_id=customer_id,
+        event=ChannelEvent(
+            event_id=event_id or f"ev-{order_id}",
+            channel=channel,
+            type=EventType.ORDER_COMPLETED,
+            occurred_at=occurred_at,
+            source_event_id=f"src-{order_id}",
+            payload=OrderPayload(
+                order_id=order_id, currency=currency, total=total, lines=order_lines, location_id="WH-1"
+            ),
+        ),
+    )
+
+
+def refund_event(
+    customer_id: str,
+    order_id: str,
+    refund_id: str,
+    lines: list[tuple[str, str, int]],
+    *,
+    channel: Channel = Channel.WEB,
+    occurred_at: datetime,
+    amount: str = "0",
+) -> RoutedEvent:
+    """A refund of ``lines`` = (line id, sku, quantity) of an order (or of ``amount`` with no lines)."""
+    return RoutedEvent(
+        stage="attributed",
+        customer_id=customer_id,
+        event=ChannelEvent(
+            event_id=f"ev-{order_id}-{refund_id}",
+            channel=channel,
+            type=EventType.ORDER_REFUNDED,
+            occurred_at=occurred_at,
+            source_event_id=f"src-{refund_id}",
+            payload=RefundPayload(
+                order_id=order_id,
+                refund_id=refund_id,
+                currency="EUR",
+                amount=Decimal(amount),
+                lines=[RefundLine(line_id=i, sku=s, quantity=q, amount=Decimal(0)) for i, s, q in lines],
+            ),
+        ),
+    )
+
+
+def cancel_event(customer_id: str, order_id: str, *, occurred_at: datetime) -> RoutedEvent:
+    return RoutedEvent(
+        stage="attributed",
+        customer_id=customer_id,
+        event=ChannelEvent(
+            event_id=f"ev-{order_id}-cancel",
+            channel=Channel.WEB,
+            type=EventType.ORDER_CANCELLED,
+            occurred_at=occurred_at,
+            source_event_id=f"src-{order_id}-cancel",
+            payload=CancelPayload(order_id=order_id),
+        ),
+    )
+
+
+def sqs_record(body: str, type_: str, index: int = 0) -> dict[str, Any]:
+    """An SQS record with the ``type`` message attribute the router sets."""
+    return {
+        "messageId": f"m{index}",
+        "receiptHandle": f"rh{index}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+        "messageAttributes": {"type": {"stringValue": type_, "dataType": "String"}},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:points",
+        "awsRegion": "eu-west-1",
+    }

@@ -140,11 +140,14 @@ class NotifyStore:
         raise Conflict(f"redirect chain of {customer_id} too long", code="redirect_loop")
 
     def consents(self, customer_id: str) -> dict[str, Any] | None:
-        """The live customer's consents (REDIRECTs of absorbed customers followed); None: no profile."""
+        """The live customer's consents (REDIRECTs of absorbed customers followed); None: no profile,
+        or one being erased."""
         for _ in range(MAX_REDIRECT_HOPS):
             profile = self.table.get(customer_pk(customer_id), "PROFILE")
-            if profile is None or profile.get("status") != "merged":
-                return None if profile is None else dict(profile.get("consents") or {})
+            if profile is None or profile.get("status") in {"erasing", "erased"}:
+                return None  # nobody to contact any more
+            if profile.get("status") != "merged":
+                return dict(profile.get("consents") or {})
             redirect = self.table.get(customer_pk(customer_id), "REDIRECT")
             if not redirect or not redirect.get("survivor_id"):
                 return dict(profile.get("consents") or {})

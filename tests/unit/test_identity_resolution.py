@@ -180,12 +180,13 @@ def test_a_merge_that_would_give_a_customer_two_cards_is_quarantined(store: Iden
     a = Resolver().resolve(event(("loyalty_card", "1"), ("email", "a@x.com")))
     b = Resolver().resolve(event(("loyalty_card", "2"), ("email", "b@x.com"), minutes=1))
     # When an event links them (a shared tablet typed both emails)
-    ev = event(("email", "a@x.com"), ("email", "b@x.com"), minutes=2)
+    ev = event(("email", "a@x.com"), ("email", "b@x.com"), minutes=2, profile={"first_name": "Tablet"})
     result = Resolver().resolve(ev)
     # Then nothing merges; a pending review exists; the event is attributed to the would-be survivor
     assert result.quarantined
     assert result.customer_id == a.customer_id
     assert len(partition(store.table)) == 2
+    assert "first_name" not in (store.profile(a.customer_id or "") or {})
     reviews = ReviewStore(store.table)
     pending, _ = reviews.list("pending")
     assert [r["review_id"] for r in pending] == [result.quarantined]

@@ -99,7 +99,8 @@ class Resolver:
         if not identifiers:
             return result
         customer = self._link(event, identifiers, result)
-        customer = self._apply_profile(event, customer)
+        if result.quarantined is None:  # a quarantined event's facts may be someone else's
+            customer = self._apply_profile(event, customer)
         result.customer_id = customer["customer_id"]
         self.store.add_timeline(result.customer_id, _timeline_entry(event))
         result.attributed = self.events.attribute(event.event_id, result.customer_id)

@@ -330,3 +330,62 @@ def test_partial_refunds_in_any_order_reverse_the_same_points(svc: PointsService
         purge(customer)
     assert totals == {(0, 0, 0, 0)}
     assert Decimal("9.99") * 3 > 0
+
+
+# ---------------------------------------------------------------------- tiers
+def test_tier_upgrades_at_once_by_purchase_time_and_downgrades_after_grace(
+    svc: PointsService, clock: Clock
+) -> None:
+    # Given purchases worth 1200 points, one of them made 13 months ago (arriving late)
+    svc.apply(order_event("c_t", "O-old", [("A", 1, "900")], occurred_at=NOW - timedelta(days=400)))
+    assert svc.points("c_t")["tier"] == "bronze"
+    # When a recent purchase brings the rolling 12 months to 1000
+    svc.apply(order_event("c_t", "O-new", [("A", 1, "1000")], occurred_at=NOW - timedelta(days=200)))
+    # Then the customer is silver at once, and the change is recorded for notifications
+    view = svc.points("c_t")
+    assert (view["tier"], view["qualifying_points_12m"]) == ("silver", 1000)
+    changes = list(Table().query_all(customer_pk("c_t"), sk_prefix="PTS#TIER#"))
+    assert [(c["entity"], c["from_tier"], c["to_tier"]) for c in changes] == [
+        ("tier_change", "bronze", "silver")
+    ]
+    # When the purchase leaves the 12-month window, the review starts a grace period first
+    clock.now = NOW + timedelta(days=200)
+    svc.store.save_job_state("tiers", next_day=(NOW + timedelta(days=1)).date().isoformat())
+    svc.review_tiers()
+    assert svc.points("c_t")["tier"] == "silver"
+    assert svc.points("c_t")["downgrade_since"] is not None
+    # And downgrades once the grace period has passed
+    clock.now += timedelta(days=31)
+    svc.review_tiers()
+    assert svc.points("c_t")["tier"] == "bronze"
+    changes = list(Table().query_all(customer_pk("c_t"), sk_prefix="PTS#TIER#"))
+    assert [c["to_tier"] for c in changes] == ["silver", "bronze"]
+
+
+def test_merge_carries_debt_and_late_refund_of_a_moved_order(svc: PointsService, clock: Clock) -> None:
+    # Given an absorbed customer with a debt and a survivor with points
+    svc.apply(order_event("c_d1", "P-1", [("A", 1, "40")], channel=Channel.POS, occurred_at=NOW))
+    clock.now = NOW + timedelta(days=15)
+    svc.store.save_job_state("release", next_day=NOW.date().isoformat())
+    svc.release_pending()
+    svc.redeem("c_d1", 40, "k", "pos", None)
+    svc.apply(refund_event("c_d1", "P-1", "R-1", [("1", "A", 1)], channel=Channel.POS, occurred_at=clock.now))
+    assert assert_invariant("c_d1")["debt"] == 40
+    svc.apply(order_event("c_d2", "W-2", [("A", 1, "30")], occurred_at=clock.now))
+    # When c_d1 is merged into c_d2
+    merged = CustomerMerged(
+        kind="merge", merge_id="m2", survivor_id="c_d2", absorbed_ids=["c_d1"], at=clock.now
+    )
+    svc.apply_merge(merged)
+    # Then the debt moved with the customer, and the survivor's next earning settles it (that
+    # earning also gets the omnichannel bonus: the merged history has web and pos purchases)
+    assert assert_invariant("c_d1") == {"available": 0, "pending": 0, "debt": 0, "lifetime_earned": 0}
+    assert assert_invariant("c_d2")["debt"] == 40
+    Table().put({"pk": "CUST#c_d1", "sk": "REDIRECT", "entity": "redirect", "survivor_id": "c_d2"})
+    svc.apply(order_event("c_d1", "W-3", [("A", 1, "50")], occurred_at=clock.now))
+    assert assert_invariant("c_d2") == {
+        "available": 0,
+        "pending": 30 + 50 + 100 - 40,
+        "debt": 0,
+        "lifetime_earned": 180,
+    }

@@ -138,10 +138,12 @@ class PointsService:
         """Apply one attributed order event to its (resolved) customer's ledger, exactly once."""
         if not routed.customer_id:
             raise InvalidInput("points need an attributed event (customer_id)", field="customer_id")
-        customer_id = self.store.resolve(routed.customer_id)
         event = routed.event
         payload = event.payload
         for attempt in range(MAX_ATTEMPTS):
+            # resolved on every attempt: a merge committed meanwhile bumps the absorbed balance's
+            # version, so the retry finds the REDIRECT and credits the survivor
+            customer_id = self.store.resolve(routed.customer_id)
             now = self.clock()
             if isinstance(payload, OrderPayload):
                 book = self.store.load(customer_id, now, [payload.order_id])
@@ -172,7 +174,7 @@ class PointsService:
             except AlreadyApplied:
                 return "duplicate"
             return outcome
-        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+        raise TransientError(f"ledger of {routed.customer_id} too contended, retry later")
 
     def _earn(self, book: Book, routed: RoutedEvent, order: OrderPayload) -> str:
         event = routed.event

@@ -315,3 +315,29 @@ def test_unmerge_of_a_customer_never_merged_is_refused(store: IdentityStore) -> 
         MergeEngine().unmerge(cid)
     with pytest.raises(NotFound):
         MergeEngine().unmerge("c_missing")
+
+
+def test_nested_merges_resolve_through_chains_and_unmerge_the_outer_one_only(store: IdentityStore) -> None:
+    # Given A, B and C created in that order; each merge keeps the oldest of its pair
+    a = Resolver().resolve(event(("email", "a@x.com"))).customer_id
+    b = Resolver().resolve(event(("email", "b@x.com"), minutes=1)).customer_id
+    c = Resolver().resolve(event(("email", "c@x.com"), minutes=2)).customer_id
+    assert a
+    assert b
+    assert c
+    Resolver().resolve(event(("email", "b@x.com"), ("email", "c@x.com"), minutes=3))  # C into B
+    Resolver().resolve(event(("email", "a@x.com"), ("email", "c@x.com"), minutes=4))  # B (with C) into A
+    # Then every old id resolves to A, and A's timeline reads through both absorbed ids
+    assert {resolve_customer_id(store.table, x) for x in (a, b, c)} == {a}
+    prof = store.profile(a)
+    assert prof is not None
+    assert sorted(prof["absorbed_ids"]) == sorted([b, c])
+    assert len(store.timeline([a, *prof["absorbed_ids"]], 50)) == 5
+    # When the outer merge is undone, B comes back WITH C (that earlier merge stands)
+    MergeEngine().unmerge(a)
+    assert partition(store.table) == {a: {"email#a@x.com"}, b: {"email#b@x.com", "email#c@x.com"}}
+    assert resolve_customer_id(store.table, c) == b
+    restored = store.profile(b)
+    assert restored is not None
+    assert restored["absorbed_ids"] == [c]
+    assert (store.profile(a) or {})["absorbed_ids"] == []

@@ -153,7 +153,12 @@ def test_staff_edits_are_verified_and_win_over_later_unverified_channel_data(api
         api,
         "PATCH",
         f"/customers/{cid}",
-        {"first_name": "Ana Belén", "preferred_channel": "sms", "consents": {"email": False, "sms": True}},
+        {
+            "first_name": "Ana Belén",
+            "timezone": "Europe/Madrid",
+            "preferred_channel": "sms",
+            "consents": {"email": False, "sms": True},
+        },
         resource="/customers/{customer_id}",
         params=params,
     )
@@ -171,6 +176,7 @@ def test_staff_edits_are_verified_and_win_over_later_unverified_channel_data(api
     ("body", "status", "code"),
     [
         ({"locale": "spanish"}, 422, None),
+        ({"timezone": "Mars/Olympus_Mons"}, 422, None),
         ({"preferred_channel": "fax"}, 422, None),
         ({"consents": {"fax": True}}, 422, None),
         ({"unknown": 1}, 422, None),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ConsentChannel = Literal["email", "sms", "push", "whatsapp"]
 
@@ -88,6 +89,17 @@ class CustomerPatch(BaseModel):
     postal_code: str | None = Field(default=None, min_length=1, max_length=16)
     preferred_channel: ConsentChannel | None = None
     consents: dict[ConsentChannel, bool] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"not an IANA time zone: {value!r}") from err
+        return value
 
 
 class ReviewDecision(BaseModel):

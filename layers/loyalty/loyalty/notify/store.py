@@ -115,6 +115,16 @@ def _recipient(customer_id: str, profile: Item, contacts: list[Item]) -> Recipie
     )
 
 
+def _classify(err: TransactionCancelled, message: Mapping[str, Any]) -> None:
+    """Raise ``Duplicate`` (the message's own condition failed) or ``BudgetRace`` (the budget's, the
+    third action); anything else is left to the caller to re-raise as it is."""
+    reasons = err.reasons or []
+    if reasons and reasons[0] == "ConditionalCheckFailed":
+        raise Duplicate(message["message_id"]) from err
+    if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+        raise BudgetRace(message["message_id"]) from err
+
+
 class NotifyStore:
     def __init__(self, table: Table | None = None) -> None:
         self.table = table or Table()
@@ -216,9 +226,8 @@ class NotifyStore:
         try:
             self.table.transact(actions)
         except TransactionCancelled as err:
-            if err.reasons and err.reasons[0] == "ConditionalCheckFailed":
-                raise Duplicate(message["message_id"]) from err
-            raise BudgetRace(message["message_id"]) from err
+            _classify(err, message)
+            raise
 
     def transition(
         self,
@@ -255,9 +264,8 @@ class NotifyStore:
         try:
             self.table.transact(actions)
         except TransactionCancelled as err:
-            if err.reasons and err.reasons[0] == "ConditionalCheckFailed":
-                raise Duplicate(message["message_id"]) from err
-            raise BudgetRace(message["message_id"]) from err
+            _classify(err, message)
+            raise
         return new
 
     def record_duplicate(self, message: Mapping[str, Any], now: datetime) -> None:

@@ -437,3 +437,88 @@ def test_scheduled_job_handler_releases_due_messages(
     result = load_function("send_deferred_notifications").handler(scheduled, lambda_context)
     assert result["counts"] == {"queued": 1}
     assert queued(sqs, stack, "email") == [{"customer_id": "c_1", "message_id": message_id}]
+
+
+# -- digests ----------------------------------------------------------------------------------------
+@pytest.fixture
+def hourly_digest(monkeypatch: pytest.MonkeyPatch, stack: Resolver) -> None:
+    monkeypatch.setenv("NOTIFY_DIGEST_MINUTES", "60")
+    get_settings.cache_clear()
+
+
+def test_marketing_intents_within_the_window_become_one_digest(
+    table: Table, sqs: Any, stack: Resolver, hourly_digest: None
+) -> None:
+    # Given digests of an hour, and three marketing intents plus one transactional within 11:00-12:00
+    fx.seed_customer(table, "c_1")
+    table.put(fx.alert("c_1"))
+    fanout = Fanout()
+    t = NOON + timedelta(minutes=5)
+    marketing = [
+        *fanout.fan_out(fx.points_expiring("c_1", "2026-11-20"), None, now=t),
+        *fanout.fan_out(fx.back_in_stock(), None, now=t + timedelta(minutes=10)),
+        *fanout.fan_out(
+            fx.points_expiring("c_1", "2026-11-21", points=50), None, now=t + timedelta(minutes=20)
+        ),
+    ]
+    (earned,) = fanout.fan_out(*earn("c_1"), now=t)
+    # Then the transactional one goes at once, the marketing ones wait for the end of the window
+    assert earned.status == "queued"
+    assert [(o.status, o.reason) for o in marketing] == [("deferred", "digest")] * 3
+    assert len(queued(sqs, stack, "email")) == 1
+    # When the job runs at 12:00
+    (digest,) = release_due(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    # Then ONE digest is queued, charged once to the marketing budget, and each member says so
+    assert (digest.intent, digest.status, digest.channel) == ("digest", "queued", "email")
+    assert queued(sqs, stack, "email") == [{"customer_id": "c_1", "message_id": digest.message_id}]
+    budget = table.get("CUST#c_1", "NOTIF#BUDGET#2026-W48")
+    assert budget is not None
+    assert (budget["marketing"], budget["total"]) == (1, 2)
+    for member in marketing:
+        item = table.get("CUST#c_1", f"NOTIF#MSG#{member.message_id}")
+        assert item is not None
+        assert (item["status"], item["reason"], item["digest_id"]) == (
+            "suppressed",
+            "digested",
+            digest.message_id,
+        )
+    assert release_due(datetime(2026, 11, 23, 12, 15, tzinfo=UTC)) == []
+    # And the sender renders the three facts in one email
+    from loyalty.notify.sender import send
+
+    assert (
+        send("c_1", digest.message_id, "email", now=datetime(2026, 11, 23, 12, 1, tzinfo=UTC)).status
+        == "sent"
+    )
+    (sent,) = [o for o in table.query_all("CUST#c_1", sk_prefix="NOTIF#OUT#") if o["intent"] == "digest"]
+    assert sent["content"]["subject"] == "Ana, tienes 3 novedades"
+    assert "SKU-1 vuelve a estar disponible" in sent["content"]["text"]
+    assert "50 puntos caducan" in sent["content"]["text"]
+
+
+def test_a_lone_marketing_intent_in_the_window_is_sent_as_itself(
+    table: Table, sqs: Any, stack: Resolver, hourly_digest: None
+) -> None:
+    fx.seed_customer(table, "c_1")
+    (deferred,) = Fanout().fan_out(fx.points_expiring("c_1"), None, now=NOON + timedelta(minutes=30))
+    assert (deferred.status, deferred.reason) == ("deferred", "digest")
+    (released,) = release_due(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    assert (released.message_id, released.intent, released.status) == (
+        deferred.message_id,
+        "points_expiring",
+        "queued",
+    )
+
+
+def test_digest_windows_align_to_the_clock() -> None:
+    from loyalty.notify.fanout import digest_due
+
+    assert digest_due(datetime(2026, 11, 23, 11, 5, tzinfo=UTC), 60) == datetime(
+        2026, 11, 23, 12, 0, tzinfo=UTC
+    )
+    assert digest_due(datetime(2026, 11, 23, 12, 0, tzinfo=UTC), 60) == datetime(
+        2026, 11, 23, 13, 0, tzinfo=UTC
+    )
+    assert digest_due(datetime(2026, 11, 23, 23, 50, tzinfo=UTC), 30) == datetime(
+        2026, 11, 24, 0, 0, tzinfo=UTC
+    )

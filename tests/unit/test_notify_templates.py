@@ -102,3 +102,26 @@ def test_sms_never_exceeds_160_chars(name: str, sku: str) -> None:
 def test_unknown_channel_is_an_error() -> None:
     with pytest.raises(KeyError):
         render("welcome", "fax", "es", DATA)
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_a_digest_lists_its_members_on_every_channel(lang: str) -> None:
+    data = {
+        "first_name": "Ana",
+        "items": [
+            {"intent": "back_in_stock", "data": {"sku": "SKU-1", "location_id": "MAD"}},
+            {"intent": "points_expiring", "data": {"points": 300, "expires_on": "2026-12-20"}},
+        ],
+    }
+    email = render("digest", "email", lang, data)
+    sms = render("digest", "sms", lang, data)
+    push = render("digest", "push", lang, data)
+    whatsapp = render("digest", "whatsapp", lang, data)
+    assert "2" in email["subject"]
+    assert email["text"].count("- ") == 2
+    assert "SKU-1" in sms["text"]
+    assert "300" in sms["text"]
+    assert len(sms["text"]) <= SMS_MAX_CHARS
+    assert push["title"].startswith("2")
+    assert whatsapp["template"] == "digest_v1"
+    assert whatsapp["parameters"][:2] == ["Ana", "2"]

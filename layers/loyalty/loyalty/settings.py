@@ -61,6 +61,7 @@ class Settings(BaseModel):
     notify_due_lookback_hours: int = Field(default=48, alias="NOTIFY_DUE_LOOKBACK_HOURS", ge=1, le=24 * 14)
     notify_fallback_after: int = Field(default=3, alias="NOTIFY_FALLBACK_AFTER_ATTEMPTS", ge=1, le=4)
     notify_send_lease_s: int = Field(default=60, alias="NOTIFY_SEND_LEASE_SECONDS", ge=10)
+    notify_digest_minutes: int = Field(default=0, alias="NOTIFY_DIGEST_MINUTES", ge=0, le=24 * 60)
     notify_email_from: str = Field(default="", alias="NOTIFY_EMAIL_FROM")
     push_platform_arn: str = Field(default="", alias="PUSH_PLATFORM_APPLICATION_ARN")
     sms_origination_identity: str = Field(default="", alias="SMS_ORIGINATION_IDENTITY")

@@ -32,8 +32,9 @@ from loyalty.notify.store import (
     message_sk,
     ttl,
 )
+from loyalty.observability import logger
 from loyalty.settings import Settings, get_settings
-from loyalty.store.table import Item
+from loyalty.store.table import Item, TransactionCancelled
 
 _NS = uuid.UUID("3d0f5f55-52c6-4c3e-8d0e-6f7c1b9a4e21")
 BUDGET_ATTEMPTS = 8
@@ -149,6 +150,9 @@ class Fanout:
         due = trigger.due
         if due is None and rule.klass != "critical":
             due = policy.quiet_until(now, recipient.timezone, self.limits)
+        if due is None and rule.klass == "marketing" and self.settings.notify_digest_minutes:
+            due = digest_due(now, self.settings.notify_digest_minutes)
+            message["reason"] = "digest"
         if due is not None and due > now:
             return self._defer(message, due, now)
         return self._queue_new(message, budget, window, now)
@@ -165,7 +169,8 @@ class Fanout:
     def _defer(self, message: Item, due: datetime, now: datetime) -> Outcome:
         message.update(
             status="deferred",
-            reason="quiet_hours" if message["intent"] not in _REMINDERS else "reminder",
+            reason=message.get("reason")
+            or ("quiet_hours" if message["intent"] not in _REMINDERS else "reminder"),
             due=due.astimezone(UTC).isoformat(),
             gsi1pk=due_key(due.astimezone(UTC)),
             gsi1sk=f"{due.astimezone(UTC).isoformat()}#{message['message_id']}",
@@ -250,6 +255,66 @@ class Fanout:
             return self._outcome(queued)
         raise TransientError(f"budget of {message['customer_id']} too contended")
 
+    def release_digest(self, members: list[Item], now: datetime) -> list[Outcome]:
+        """Deferred marketing messages of one customer, due together: ONE message, charged once."""
+        members = [m for m in members if m.get("status") == "deferred"]
+        if len(members) < 2:
+            return [self.release(m, now) for m in members]
+        customer_id = str(members[0]["customer_id"])
+        window = policy.budget_window(now)
+        recipient, budget = self.store.recipient(customer_id, window)
+        if recipient is None or recipient.status not in REACHABLE_STATUSES:
+            return [self._settle(m, now, status="suppressed", reason="inactive") for m in members]
+        channels, no_channel = policy.channel_order(recipient)
+        if no_channel is not None:
+            return [self._settle(m, now, status="suppressed", reason=no_channel) for m in members]
+        quiet = policy.quiet_until(now, recipient.timezone, self.limits)
+        if quiet is not None:
+            return [self._redefer(m, quiet, now) for m in members]
+        members = members[:DIGEST_MAX]
+        ids = sorted(str(m["message_id"]) for m in members)
+        digest_id = str(uuid.uuid5(_NS, "digest|" + "|".join(ids)))
+        digest: Item = {
+            "pk": customer_pk(customer_id),
+            "sk": message_sk(digest_id),
+            "entity": "notification",
+            "message_id": digest_id,
+            "customer_id": customer_id,
+            "intent": "digest",
+            "klass": "marketing",
+            "locale": recipient.locale,
+            "data": {
+                "first_name": recipient.first_name,
+                "items": [{"intent": m["intent"], "data": m.get("data") or {}} for m in members],
+            },
+            "members": ids,
+            "channels": channels,
+            "addresses": {c: recipient.address(c) for c in channels},
+            "created_at": now.isoformat(),
+            "updated_at": now.isoformat(),
+            "tl_sk": log_sk(now, digest_id),
+            "attempts": 0,
+            "expires_at": ttl(now),
+        }
+        for attempt in range(BUDGET_ATTEMPTS):
+            if attempt:
+                budget = self.store.budget(customer_id, window)
+            channel, reason = policy.pick_channel(budget, "marketing", channels, self.limits)
+            if channel is None:
+                return [self._settle(m, now, status="suppressed", reason=reason or "capped") for m in members]
+            digest.update(status="queued", channel=channel)
+            try:
+                self.store.create_digest(
+                    digest, members, window, policy.budget_update("marketing", channel, self.limits)
+                )
+            except BudgetRace:
+                continue
+            except Duplicate:
+                return [self._outcome(digest)]
+            enqueue(digest)
+            return [self._outcome(digest)]
+        raise TransientError(f"budget of {customer_id} too contended")
+
     def _redefer(self, message: Item, due: datetime, now: datetime) -> Outcome:
         due = due.astimezone(UTC)
         try:
@@ -258,7 +323,7 @@ class Fanout:
                 "deferred",
                 {
                     "due": due.isoformat(),
-                    "reason": "quiet_hours",
+                    "reason": "digest" if message.get("reason") == "digest" else "quiet_hours",
                     "gsi1pk": due_key(due),
                     "gsi1sk": f"{due.isoformat()}#{message['message_id']}",
                     "updated_at": now.isoformat(),
@@ -307,6 +372,15 @@ class Fanout:
 
 
 _REMINDERS = frozenset(rule.intent for rule in RULES.values() if rule.due_at is not None)
+#: members folded into one digest at most (a transaction holds 100 actions: 3 + 2 per member)
+DIGEST_MAX = 40
+
+
+def digest_due(now: datetime, minutes: int) -> datetime:
+    """The end of the digest window ``now`` falls in (windows of ``minutes``, aligned to UTC midnight)."""
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    elapsed = int((now - midnight).total_seconds() // 60)
+    return midnight + timedelta(minutes=(elapsed // minutes + 1) * minutes)
 
 
 def release_due(now: datetime | None = None, lookback_hours: int | None = None) -> list[Outcome]:
@@ -314,11 +388,21 @@ def release_due(now: datetime | None = None, lookback_hours: int | None = None) 
     now = now or datetime.now(UTC)
     fanout = Fanout()
     hours = lookback_hours if lookback_hours is not None else fanout.settings.notify_due_lookback_hours
-    outcomes = []
+    due: list[Item] = []
     for back in range(hours, -1, -1):
-        hour = now - timedelta(hours=back)
-        for item in fanout.store.due(due_key(hour), now):
+        due.extend(fanout.store.due(due_key(now - timedelta(hours=back)), now))
+    digests: dict[str, list[Item]] = {}
+    outcomes = []
+    for item in due:
+        if fanout.settings.notify_digest_minutes and item.get("klass") == "marketing":
+            digests.setdefault(str(item["customer_id"]), []).append(item)
+        else:
             outcomes.append(fanout.release(item, now))
+    for customer_id, members in digests.items():
+        try:
+            outcomes.extend(fanout.release_digest(members, now))
+        except TransactionCancelled as err:  # a member was released meanwhile: the next run retries
+            logger.warning("digest skipped", extra={"customer_id": customer_id, "reasons": err.reasons})
     return outcomes
 
 

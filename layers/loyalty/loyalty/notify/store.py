@@ -268,6 +268,54 @@ class NotifyStore:
             raise
         return new
 
+    def create_digest(
+        self,
+        digest: Item,
+        members: list[Item],
+        window: str,
+        update: tuple[str, str | None, dict[str, str], dict[str, Any]],
+    ) -> None:
+        """Put the digest (charged once) and fold its deferred members into it, all or nothing.
+
+        ``Duplicate``: the digest exists; ``BudgetRace``; another ``TransactionCancelled``: a member
+        was no longer deferred (released meanwhile): nothing was written.
+        """
+        now = datetime.fromisoformat(str(digest["updated_at"]))
+        actions = [
+            tx_put_new(digest),
+            tx_put(log_item(digest, now)),
+            self._budget_action(digest, window, update),
+        ]
+        for member in members:
+            folded = {
+                **member,
+                "status": "suppressed",
+                "reason": "digested",
+                "digest_id": digest["message_id"],
+            }
+            actions.append(
+                tx_update(
+                    member["pk"],
+                    member["sk"],
+                    "SET #st = :s, reason = :r, digest_id = :d, updated_at = :now REMOVE gsi1pk, gsi1sk",
+                    "#st = :deferred",
+                    {"#st": "status"},
+                    {
+                        ":s": "suppressed",
+                        ":r": "digested",
+                        ":d": digest["message_id"],
+                        ":now": now.isoformat(),
+                        ":deferred": "deferred",
+                    },
+                )
+            )
+            actions.append(tx_put(log_item(folded, now)))
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            _classify(err, digest)
+            raise
+
     def record_duplicate(self, message: Mapping[str, Any], now: datetime) -> None:
         """A replay that produced no message: its own timeline entry, reason ``duplicate``."""
         entry = log_item({**message, "status": "suppressed", "reason": "duplicate"}, now)

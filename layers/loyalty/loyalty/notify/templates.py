@@ -179,6 +179,27 @@ TEMPLATES: dict[str, dict[str, Template]] = {
     },
 }
 
+#: Several marketing intents of one customer within the digest window, as one message.
+DIGEST: dict[str, Template] = {
+    "es": Template(
+        "{first_name}, tienes {count} novedades",
+        "{count} novedades",
+        "{first_name}: {lines}",
+        "Hola {first_name}:\n\n{lines}",
+        "digest_v1",
+        ("first_name", "count", "lines"),
+    ),
+    "en": Template(
+        "{first_name}, {count} updates for you",
+        "{count} updates",
+        "{first_name}: {lines}",
+        "Hi {first_name},\n\n{lines}",
+        "digest_v1",
+        ("first_name", "count", "lines"),
+    ),
+}
+WHATSAPP_PARAM_MAX = 1000
+
 #: Words substituted for an order status, per language.
 ORDER_STATUS_TEXT: dict[str, dict[str, str]] = {
     "es": {
@@ -222,10 +243,28 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
+def _digest_values(lang: str, data: Mapping[str, Any], channel: str) -> dict[str, Any]:
+    """The digest's data with ``lines``: each member's subject line, listed as the channel shows lists."""
+    first_name = data.get("first_name")
+    lines = []
+    for member in data.get("items") or []:
+        member_data = {**(member.get("data") or {}), "first_name": first_name}
+        template = TEMPLATES[str(member["intent"])][lang]
+        lines.append(
+            template.subject.format_map(_values(str(member["intent"]), lang, member_data, escape=False))
+        )
+    joined = "\n\n".join(f"- {line}" for line in lines) if channel == "email" else " / ".join(lines)
+    return {"first_name": first_name, "count": len(lines), "lines": joined}
+
+
 def render(intent: str, channel: str, locale: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
     """The content of ``intent`` for ``channel`` in the customer's language (KeyError: unknown)."""
     lang = language_of(locale)
-    template = TEMPLATES[intent][lang]
+    if intent == "digest":
+        template = DIGEST[lang]
+        data = _digest_values(lang, data, channel)
+    else:
+        template = TEMPLATES[intent][lang]
     plain = _values(intent, lang, data, escape=False)
     match channel:
         case "email":
@@ -247,6 +286,6 @@ def render(intent: str, channel: str, locale: str | None, data: Mapping[str, Any
             return {
                 "template": template.whatsapp,
                 "language": lang,
-                "parameters": [plain[k] for k in template.params],
+                "parameters": [_clip(plain[k], WHATSAPP_PARAM_MAX) for k in template.params],
             }
     raise KeyError(f"unknown channel {channel!r}")

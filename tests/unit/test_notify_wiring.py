@@ -81,3 +81,87 @@ def test_sample_events_run_through_the_handlers(
     assert result == {"batchItemFailures": []}
     job = load_function("send_deferred_notifications").handler
     assert job(load_event("schedule/send_deferred_notifications.json"), lambda_context)["released"] == 0
+
+
+# -- least privilege that is still enough -----------------------------------------------------------
+_TX_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+class DynamoCalls:
+    """Records the DynamoDB actions (IAM names) the code under test performs."""
+
+    def __init__(self) -> None:
+        self.actions: set[str] = set()
+        self.paused = False
+        from loyalty import aws
+
+        aws.client("dynamodb").meta.events.register("provide-client-params.dynamodb.*", self._seen)
+
+    def _seen(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if self.paused:
+            return
+        if model.name == "TransactWriteItems":
+            self.actions |= {_TX_ACTIONS[next(iter(a))] for a in params["TransactItems"]}
+        else:
+            self.actions.add(model.name)
+
+
+def _allowed(function: str) -> set[str]:
+    out: set[str] = set()
+    for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            out |= {a.split(":", 1)[1] for a in actions if a.startswith("dynamodb:")}
+    return out
+
+
+def test_each_notification_function_may_do_what_its_code_does(
+    stack: Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loyalty.notify.fanout import Fanout, release_due
+    from loyalty.notify.sender import send
+    from loyalty.notify.views import notification_view
+    from loyalty.settings import get_settings
+
+    monkeypatch.setenv("NOTIFY_DIGEST_MINUTES", "60")
+    get_settings.cache_clear()
+    table = Table()
+    fx.seed_customer(table, "c_1", granted={"email": True, "sms": True}, preferred="email")
+    table.put(fx.alert("c_1"))
+    noon, night = datetime(2026, 11, 23, 11, tzinfo=UTC), datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+    lot = (fx.lot("c_1", "T1", "available"), fx.lot("c_1", "T1", "pending"))
+
+    calls = DynamoCalls()
+    fanout = Fanout()
+    queued = fanout.fan_out(*lot, now=noon)[0]
+    fanout.fan_out(*lot, now=noon)  # duplicate
+    fanout.fan_out(fx.back_in_stock(), None, now=noon)
+    fanout.fan_out(fx.points_expiring("c_1"), None, now=noon)
+    fanout.fan_out(fx.tier_change("c_1"), None, now=night)
+    assert calls.actions <= _allowed("FanoutNotificationsFunction"), calls.actions
+
+    calls.actions.clear()
+    release_due(noon + timedelta(hours=1))  # the digest
+    release_due(datetime(2026, 11, 24, 8, tzinfo=UTC))  # quiet hours over
+    assert calls.actions <= _allowed("SendDeferredNotificationsFunction"), calls.actions
+
+    calls.actions.clear()
+    send("c_1", queued.message_id, "email", now=noon)
+    calls.paused = True  # the test's own set-up: a queued message, then every consent withdrawn
+    tier = fanout.fan_out(fx.tier_change("c_1", "silver", "gold"), None, now=noon)[0]
+    fx.seed_customer(table, "c_1", granted={}, preferred="email")
+    calls.paused = False
+    assert send("c_1", tier.message_id, str(tier.channel), now=noon).status == "withdrawn"
+    for function in ("SendEmailFunction", "SendSmsFunction", "SendPushFunction", "SendWhatsAppFunction"):
+        assert calls.actions <= _allowed(function), (function, calls.actions)
+
+    calls.actions.clear()
+    notification_view("c_1")
+    assert calls.actions <= _allowed("NotificationsApiFunction"), calls.actions

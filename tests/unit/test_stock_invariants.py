@@ -106,9 +106,10 @@ def _step(  # noqa: PLR0912 - one branch per kind of operation
         if kind == "collect":
             store.settle(item, "collected")
         elif kind in {"release", "expire"}:
+            was_active = item["status"] in {"held", "ready"}
             store.settle(item, "released" if kind == "release" else "expired")
-            # the TTL net may ALSO fire for the same reservation: it must not release twice
-            apply_message(ReservationLapsed.model_validate(item).model_dump_json())
+            if was_active:  # TTL may ALSO remove it (the image it saw was active): released once
+                apply_message(ReservationLapsed.model_validate(item).model_dump_json())
         elif kind == "lapse" and item["status"] in {"held", "ready"}:
             store.table.delete(item["pk"], item["sk"])  # what DynamoDB TTL does
             lapsed = ReservationLapsed.model_validate(item).model_dump_json()

@@ -53,3 +53,17 @@ def test_history_with_reasons_and_the_outbox(stack: Resolver) -> None:
 def test_bad_input_is_a_clear_error(stack: Resolver) -> None:
     assert _get("not-a-customer")["statusCode"] == 422
     assert _get("c_1", {"limit": "0"})["statusCode"] == 422
+
+
+def test_the_sample_event_for_sam_local_invoke(stack: Resolver) -> None:
+    from tests.support.lambdas import load_event
+
+    response = load_function("notifications_api").handler(
+        load_event("api/customer_notifications.json"), LambdaContext()
+    )
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {
+        "customer_id": "c_0123456789abcdef0123456789abcdef",
+        "history": [],
+        "outbox": [],
+    }

@@ -522,3 +522,21 @@ def test_digest_windows_align_to_the_clock() -> None:
     assert digest_due(datetime(2026, 11, 23, 23, 50, tzinfo=UTC), 30) == datetime(
         2026, 11, 24, 0, 0, tzinfo=UTC
     )
+
+
+def test_push_goes_to_the_registered_push_token_when_there_is_one(table: Table) -> None:
+    fx.seed_customer(table, "c_1", granted={"push": True}, preferred="push", contacts={})
+    table.put(
+        {
+            "pk": "CUST#c_1",
+            "sk": "ID#device_id#dev-1",
+            "entity": "identity",
+            "type": "device_id",
+            "value": "dev-1",
+            "push_token": "fcm-token-1",
+        }
+    )
+    (outcome,) = Fanout().fan_out(*earn("c_1"), now=NOON)
+    message = table.get("CUST#c_1", f"NOTIF#MSG#{outcome.message_id}")
+    assert message is not None
+    assert message["addresses"] == {"push": "fcm-token-1"}

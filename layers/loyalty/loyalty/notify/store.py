@@ -101,6 +101,8 @@ def _recipient(customer_id: str, profile: Item, contacts: list[Item]) -> Recipie
         value = item.get("value")
         if not kind or not value:
             _, kind, value = [*str(item["sk"]).split("#", 2), "", ""][:3]
+        if kind == "device_id" and item.get("push_token"):
+            value = item["push_token"]  # the app's registered push token, when identity keeps it
         if kind and value:
             found[str(kind)] = str(value)
     return Recipient(

@@ -294,21 +294,16 @@ def test_a_campaign_multiplier_applies_only_inside_its_window(api: Any) -> None:
 
 
 # ---------------------------------------------------------------------- concurrency
-def _atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make each emulated DynamoDB request atomic, as DynamoDB's are.
+def _atomic_requests() -> None:
+    """Make each emulated DynamoDB request atomic, as DynamoDB's are (devstack.moto_patches).
 
-    moto applies a transaction by deep-copying the table, which another thread may be writing
-    ("dictionary changed size during iteration"). Serialising single requests keeps every race
-    that matters here: between a thread's read, its decision and its conditional write.
+    Unpatched, moto evaluates conditions with no lock and backs a transaction up by deep-copying
+    the table another thread may be writing. The races that matter here remain: between a
+    thread's read, its decision and its conditional write.
     """
-    lock = threading.Lock()
-    original = Table._call
+    from devstack import moto_patches
 
-    def atomic(self: Table, op: str, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, op, **kwargs)
-
-    monkeypatch.setattr(Table, "_call", atomic)
+    moto_patches.install()
 
 
 def test_simultaneous_redemptions_exactly_the_affordable_ones_succeed(
@@ -316,7 +311,7 @@ def test_simultaneous_redemptions_exactly_the_affordable_ones_succeed(
 ) -> None:
     # Given 100 available points and 7 racers each redeeming 30 with their own key
     _available("c_race", 100)
-    _atomic_requests(monkeypatch)
+    _atomic_requests()
     racers = 7
     barrier = threading.Barrier(racers)
     results: list[str] = []
@@ -372,3 +367,33 @@ def test_jobs_release_expire_and_flag_on_demand() -> None:
     assert [(i["entity"], i["points"]) for i in flagged] == [("points_expiring", 20)]
     tiers = load_function("review_tiers").handler(scheduled, LambdaContext())
     assert tiers["complete"] is True
+
+
+def test_concurrent_deliveries_of_orders_and_duplicates_credit_each_order_once() -> None:
+    # Given 4 orders of one customer, each delivered twice, by 8 concurrent consumers
+    _atomic_requests()
+    PointsService().rules()
+    orders = [
+        order_event("c_conc", f"W-{n}", [("A", 1, str(10 * (n + 1)))], occurred_at=TODAY) for n in range(4)
+    ]
+    deliveries = orders + orders
+    barrier = threading.Barrier(len(deliveries))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def deliver(routed: Any) -> None:
+        svc = PointsService()
+        barrier.wait()
+        outcome = svc.apply(routed)
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=deliver, args=(d,)) for d in deliveries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then every order earned exactly once
+    assert outcomes.count("earned") == 4
+    assert len(outcomes) == 8
+    assert PointsService().points("c_conc")["pending"] == 10 + 20 + 30 + 40

@@ -104,6 +104,8 @@ class Book:
         self._load_all = load_all_lots
         self.all_loaded = load_all_lots is None
         self.entries: list[Entry] = []
+        self.waiting: dict[str, list[RefundRequest]] = {}  # refunds stored before their order
+        self.redirect_to: str | None = None  # the customer was absorbed: the survivor's id
         self.dirty: set[str] = set()
         self.removed: set[str] = set()
         self.puts: list[tuple[Item, bool]] = []  # (item, must be new)

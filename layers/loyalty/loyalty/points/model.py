@@ -54,8 +54,8 @@ def dedupe_sk(key: str) -> str:
     return f"PTS#EV#{key}"
 
 
-def waiting_sk(order_id: str, refund_key: str) -> str:
-    return f"PTS#WAIT#{order_id}#{refund_key}"
+def waiting_sk(order_id: str) -> str:
+    return f"PTS#WAIT#{order_id}"
 
 
 def redemption_sk(redemption_id: str) -> str:

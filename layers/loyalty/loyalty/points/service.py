@@ -138,43 +138,39 @@ class PointsService:
         """Apply one attributed order event to its (resolved) customer's ledger, exactly once."""
         if not routed.customer_id:
             raise InvalidInput("points need an attributed event (customer_id)", field="customer_id")
-        event = routed.event
-        payload = event.payload
+        if not isinstance(routed.event.payload, OrderPayload | RefundPayload | CancelPayload):
+            return "ignored"
         for attempt in range(MAX_ATTEMPTS):
-            # resolved on every attempt: a merge committed meanwhile bumps the absorbed balance's
-            # version, so the retry finds the REDIRECT and credits the survivor
-            customer_id = self.store.resolve(routed.customer_id)
-            now = self.clock()
-            if isinstance(payload, OrderPayload):
-                book = self.store.load(customer_id, now, [payload.order_id])
-                outcome = self._earn(book, routed, payload)
-            elif isinstance(payload, RefundPayload | CancelPayload):
-                book = self.store.load(customer_id, now, [payload.order_id])
-                outcome = self._refund(book, routed, payload)
-            else:
-                return "ignored"
-            if not book.changed:
-                recorded = self.store.record_outcome(
-                    customer_id, event.event_id, outcome, now, self.settings.event_retention_days
-                )
-                return outcome if recorded else "duplicate"
-            book.puts.append(
-                (
-                    self.store.dedupe_item(
-                        customer_id, event.event_id, outcome, now, self.settings.event_retention_days
-                    ),
-                    True,
-                )
-            )
             try:
-                self.store.commit([book])
+                return self._apply_once(routed, routed.customer_id)
             except StaleBook:
                 _backoff(attempt)
-                continue
-            except AlreadyApplied:
-                return "duplicate"
-            return outcome
         raise TransientError(f"ledger of {routed.customer_id} too contended, retry later")
+
+    def _apply_once(self, routed: RoutedEvent, routed_customer: str) -> str:
+        # the REDIRECT of an absorbed customer is read with the balance (same collection, same
+        # BatchGetItem); a merge committed meanwhile bumps the absorbed balance's version, so the
+        # retry sees the REDIRECT and credits the survivor
+        event, payload, now = routed.event, routed.event.payload, self.clock()
+        assert isinstance(payload, OrderPayload | RefundPayload | CancelPayload)
+        book = self.store.load(routed_customer, now, [payload.order_id])
+        if book.redirect_to:
+            book = self.store.load(self.store.resolve(book.redirect_to), now, [payload.order_id])
+        customer_id = book.balance.customer_id
+        if isinstance(payload, OrderPayload):
+            outcome = self._earn(book, routed, payload)
+        else:
+            outcome = self._refund(book, routed, payload)
+        retention = self.settings.event_retention_days
+        if not book.changed:
+            recorded = self.store.record_outcome(customer_id, event.event_id, outcome, now, retention)
+            return outcome if recorded else "duplicate"
+        book.puts.append((self.store.dedupe_item(customer_id, event.event_id, outcome, now, retention), True))
+        try:
+            self.store.commit([book])
+        except AlreadyApplied:
+            return "duplicate"
+        return outcome
 
     def _earn(self, book: Book, routed: RoutedEvent, order: OrderPayload) -> str:
         event = routed.event
@@ -189,7 +185,7 @@ class PointsService:
         )
         if not earning.supported:
             return "unsupported_currency"
-        waiting = self.store.waiting_refunds(book.balance.customer_id, order.order_id)
+        waiting = book.waiting.get(order.order_id, [])
         book.earn(
             event_id=event.event_id,
             channel=event.channel.value,
@@ -199,10 +195,11 @@ class PointsService:
             currency=order.currency,
             earning=earning,
             policy=self.policy,
-            waiting=[refund for _, refund in waiting],
+            waiting=waiting,
         )
         pk = customer_pk(book.balance.customer_id)
-        book.deletes.extend((pk, waiting_sk(order.order_id, r.refund_key)) for _, r in waiting)
+        if waiting:
+            book.deletes.append((pk, waiting_sk(order.order_id)))
         change = upgrade(book.balance, book.now)
         if change:
             book.puts.append((change, True))
@@ -225,7 +222,12 @@ class PointsService:
             )
         lot = book.lots.get(payload.order_id)
         if lot is None:
-            item = self.store.waiting_item(book.balance.customer_id, payload.order_id, refund, book.now)
+            waiting = book.waiting.get(payload.order_id, [])
+            if any(r.refund_key == refund.refund_key for r in waiting):
+                return "refund_waiting_for_order"  # the same refund again: nothing changes
+            item = self.store.waiting_item(
+                book.balance.customer_id, payload.order_id, [*waiting, refund], book.now
+            )
             book.puts.append((item, False))  # bumps the balance version: an order racing it re-reads
             return "refund_waiting_for_order"
         reversed_points = book.reverse(payload.order_id, refund)
@@ -240,42 +242,14 @@ class PointsService:
         survivor = merged.survivor_id
         marker = merge_sk(merged.merge_id, absorbed, merged.kind)
         src_id, dst_id = (absorbed, survivor) if merged.kind == "merge" else (survivor, absorbed)
-        debt_key = f"{merged.merge_id}#{absorbed}"
         attempt = 0
         while attempt < MAX_ATTEMPTS:
             if self.store.exists(customer_pk(survivor), marker):
                 return "duplicate"
-            now = self.clock()
-            src, dst = self.store.load_full(src_id, now), self.store.load_full(dst_id, now)
-            if merged.kind == "merge":
-                order_ids = sorted(src.lots)
-                duplicates = [o for o in order_ids if o in dst.lots]
-                for order_id in duplicates:  # the same order credited to both: keep the survivor's
-                    src.reverse(order_id, RefundRequest(f"merge-{merged.merge_id}", "", "", full=True))
-                order_ids = [o for o in order_ids if o not in dst.lots]
-            else:
-                order_ids = sorted(o for o, lot in src.lots.items() if lot.origin_customer_id == absorbed)
-            chunk, final = order_ids[:MERGE_CHUNK], len(order_ids) <= MERGE_CHUNK
-            src.move_lots_to(dst, chunk, merged.merge_id, back=merged.kind == "unmerge")
-            if final:
-                self._finish_merge(merged, src, dst, debt_key)
-                dst.puts.append(
-                    (
-                        {
-                            "pk": customer_pk(survivor),
-                            "sk": marker,
-                            "entity": MERGE_ENTITY,
-                            "customer_id": survivor,
-                            "absorbed_id": absorbed,
-                            "merge_id": merged.merge_id,
-                            "kind": merged.kind,
-                            "at": now.isoformat(),
-                        },
-                        True,
-                    )
-                )
+            if src_id == dst_id:
+                return "same_customer"
             try:
-                self.store.commit([src, dst])
+                final = self._merge_step(merged, absorbed, src_id, dst_id, marker)
             except StaleBook:
                 attempt += 1
                 _backoff(attempt)
@@ -287,27 +261,56 @@ class PointsService:
             attempt = 0
         raise TransientError(f"merge {merged.merge_id} too contended, retry later")
 
+    def _merge_step(
+        self, merged: CustomerMerged, absorbed: str, src_id: str, dst_id: str, marker: str
+    ) -> bool:
+        """Move up to MERGE_CHUNK lots in one transaction; True when this was the last step."""
+        now = self.clock()
+        src, dst = self.store.load_full(src_id, now), self.store.load_full(dst_id, now)
+        if merged.kind == "merge":
+            order_ids = sorted(src.lots)
+            for order_id in [o for o in order_ids if o in dst.lots]:  # credited to both: keep one
+                src.reverse(order_id, RefundRequest(f"merge-{merged.merge_id}", "", "", full=True))
+            order_ids = [o for o in order_ids if o not in dst.lots]
+        else:
+            order_ids = sorted(o for o, lot in src.lots.items() if lot.origin_customer_id == absorbed)
+        chunk, final = order_ids[:MERGE_CHUNK], len(order_ids) <= MERGE_CHUNK
+        src.move_lots_to(dst, chunk, merged.merge_id, back=merged.kind == "unmerge")
+        if final:
+            self._finish_merge(merged, src, dst, f"{merged.merge_id}#{absorbed}")
+            marker_item = {
+                "pk": customer_pk(merged.survivor_id),
+                "sk": marker,
+                "entity": MERGE_ENTITY,
+                "customer_id": merged.survivor_id,
+                "absorbed_id": absorbed,
+                "merge_id": merged.merge_id,
+                "kind": merged.kind,
+                "at": now.isoformat(),
+            }
+            dst.puts.append((marker_item, True))
+        self.store.commit([src, dst])
+        return final
+
     def _finish_merge(self, merged: CustomerMerged, src: Book, dst: Book, debt_key: str) -> None:
         if merged.kind == "merge":
             debt = src.balance.debt
             src.move_debt_to(dst, debt, merged.merge_id)
             if debt:
                 dst.balance.merged_debt[debt_key] = debt
-            for order_id, refund in self.store.waiting_refunds(src.balance.customer_id):
-                src.deletes.append(
-                    (customer_pk(src.balance.customer_id), waiting_sk(order_id, refund.refund_key))
-                )
+            src_pk, dst_pk = customer_pk(src.balance.customer_id), customer_pk(dst.balance.customer_id)
+            kept = self.store.waiting_refunds(dst.balance.customer_id)
+            for order_id, refunds in self.store.waiting_refunds(src.balance.customer_id).items():
+                src.deletes.append((src_pk, waiting_sk(order_id)))
+                kept[order_id] = [*kept.get(order_id, []), *refunds]
+            for order_id, refunds in kept.items():
                 if order_id in dst.lots:
-                    dst.reverse(order_id, refund)
+                    for refund in refunds:
+                        dst.reverse(order_id, refund)
+                    dst.deletes.append((dst_pk, waiting_sk(order_id)))
                 else:
                     dst.puts.append(
-                        (self.store.waiting_item(dst.balance.customer_id, order_id, refund, dst.now), False)
-                    )
-            for order_id, refund in self.store.waiting_refunds(dst.balance.customer_id):
-                if order_id in dst.lots:
-                    dst.reverse(order_id, refund)
-                    dst.deletes.append(
-                        (customer_pk(dst.balance.customer_id), waiting_sk(order_id, refund.refund_key))
+                        (self.store.waiting_item(dst.balance.customer_id, order_id, refunds, dst.now), False)
                     )
         else:
             debt = min(src.balance.merged_debt.pop(debt_key, 0), src.balance.debt)

@@ -20,6 +20,7 @@ from loyalty.points.ledger import Book, RefundRequest, StaleBook
 from loyalty.points.model import (
     DEDUPE_ENTITY,
     JOB_ENTITY,
+    LOT_ENTITY,
     REDEMPTION_ENTITY,
     RULE_ENTITY,
     SHARDS,
@@ -102,14 +103,22 @@ class PointsStore:
     def load(self, customer_id: str, now: datetime, order_ids: list[str] | None = None) -> Book:
         """A customer's book: the balance and the given lots (all lots load on demand)."""
         pk = customer_pk(customer_id)
-        keys = [(pk, balance_sk())] + [(pk, lot_sk(o)) for o in order_ids or []]
+        keys = [(pk, balance_sk()), (pk, "REDIRECT")]
+        for order_id in order_ids or []:
+            keys += [(pk, lot_sk(order_id)), (pk, waiting_sk(order_id))]
         items = (
             self.table.batch_get(keys) if order_ids else [i for i in [self.table.get(pk, balance_sk())] if i]
         )
         balance_item = next((i for i in items if i["sk"] == balance_sk()), None)
-        lots = [Lot.from_item(i) for i in items if i["sk"] != balance_sk()]
+        lots = [Lot.from_item(i) for i in items if i["entity"] == LOT_ENTITY]
         balance = Balance.from_item(balance_item) if balance_item else Balance(customer_id=customer_id)
-        return Book(balance, lots, now, lambda: self._lots(customer_id), exists=balance_item is not None)
+        book = Book(balance, lots, now, lambda: self._lots(customer_id), exists=balance_item is not None)
+        for item in items:
+            if item["entity"] == WAITING_ENTITY:
+                book.waiting[item["order_id"]] = self._refunds_of(item)
+            elif item["sk"] == "REDIRECT" and item.get("survivor_id"):
+                book.redirect_to = str(item["survivor_id"])
+        return book
 
     def load_full(self, customer_id: str, now: datetime) -> Book:
         book = self.load(customer_id, now)
@@ -186,24 +195,26 @@ class PointsStore:
         return self.table.put_new(self.dedupe_item(customer_id, key, outcome, now, retention))
 
     @staticmethod
-    def waiting_item(customer_id: str, order_id: str, refund: RefundRequest, now: datetime) -> Item:
+    def waiting_item(customer_id: str, order_id: str, refunds: list[RefundRequest], now: datetime) -> Item:
+        """Refunds of an order not credited yet (one item per order, applied when it arrives)."""
         return {
             "pk": customer_pk(customer_id),
-            "sk": waiting_sk(order_id, refund.refund_key),
+            "sk": waiting_sk(order_id),
             "entity": WAITING_ENTITY,
             "customer_id": customer_id,
             "order_id": order_id,
-            "refund": refund.to_dict(),
-            "received_at": now.isoformat(),
+            "refunds": {r.refund_key: r.to_dict() for r in refunds},
+            "updated_at": now.isoformat(),
         }
 
-    def waiting_refunds(
-        self, customer_id: str, order_id: str | None = None
-    ) -> list[tuple[str, RefundRequest]]:
-        """Refunds that arrived before their order: (order_id, refund)."""
-        prefix = f"PTS#WAIT#{order_id}#" if order_id else "PTS#WAIT#"
-        items = self.table.query_all(customer_pk(customer_id), sk_prefix=prefix, consistent=True)
-        return [(i["order_id"], RefundRequest.from_dict(i["refund"])) for i in items]
+    @staticmethod
+    def _refunds_of(item: Item) -> list[RefundRequest]:
+        return [RefundRequest.from_dict(r) for _, r in sorted(item.get("refunds", {}).items())]
+
+    def waiting_refunds(self, customer_id: str) -> dict[str, list[RefundRequest]]:
+        """Every waiting refund of a customer, by order (merges move them)."""
+        items = self.table.query_all(customer_pk(customer_id), sk_prefix="PTS#WAIT#", consistent=True)
+        return {i["order_id"]: self._refunds_of(i) for i in items}
 
     # -- redemptions ------------------------------------------------------------------------------
     def redemption(self, customer_id: str, redemption_id: str) -> Item | None:

@@ -54,8 +54,17 @@ def _change(balance: Balance, to_tier: str, points: int, now: datetime) -> Item:
     return item
 
 
+def prune(balance: Balance, now: datetime) -> None:
+    """Forget purchase months that can no longer count (kept: the window plus a year of margin)."""
+    current = now.year * 12 + now.month - 1
+    balance.buckets = {
+        m: v for m, v in balance.buckets.items() if current - _month_index(m) < 2 * WINDOW_MONTHS
+    }
+
+
 def upgrade(balance: Balance, now: datetime) -> Item | None:
     """Raise the tier at once when qualifying points reach a higher one; the tier_change item."""
+    prune(balance, now)
     points = qualifying_points(balance.buckets, now)
     target = tier_for(points)
     if TIERS.index(target) > TIERS.index(balance.tier):

@@ -7,45 +7,20 @@ failed conditional put, which DynamoDB still bills as one write unit).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
-import os
 import time
 from typing import Any
 
 
 def main(quick: bool = True) -> dict[str, Any]:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    from moto import mock_aws
-
-    from devstack.provision import function_env, provision
+    from bench.common import emulated
     from loyalty import aws
-    from loyalty.settings import get_settings
     from loyalty.store import table as table_mod
     from tests.support.lambdas import LambdaContext, load_event, load_function, signed_webhook
 
     n = 300 if quick else 3000
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):  # EMF metrics go to stdout
-        aws.reset()
-        resolver = provision()
-        for fn in ("IngestWebhookFunction", "RecordEventsFunction"):
-            os.environ.update(
-                {k: v for k, v in function_env(resolver, fn).items() if k != "POWERTOOLS_SERVICE_NAME"}
-            )
-        get_settings.cache_clear()
+    with emulated("IngestWebhookFunction", "RecordEventsFunction") as resolver:
         ingest = load_function("ingest_webhook")
         recorder = load_function("record_events")
         ctx = LambdaContext()

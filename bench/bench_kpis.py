@@ -2,45 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 
 def main(quick: bool = True) -> dict[str, Any]:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-        }
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    from moto import mock_aws
-
-    from devstack.provision import function_env, provision
-    from loyalty import aws
+    from bench.common import emulated
     from loyalty.analytics.kpis import Kpis
     from loyalty.ingest.service import normalise_delivery
     from loyalty.routing.router import RoutedEvent
-    from loyalty.settings import get_settings
     from loyalty.store import table as table_mod
     from tests.support.lambdas import load_event
 
     n = 150 if quick else 1000
     now = datetime(2026, 11, 23, tzinfo=UTC)
     base = load_event("webhooks/pos_sale.json")
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        aws.reset()
-        resolver = provision()
-        os.environ.update(function_env(resolver, "AggregateKpisFunction"))
-        get_settings.cache_clear()
+    with emulated("AggregateKpisFunction"):
         routed = []
         for i in range(n):
             doc = {**base, "ticket_id": f"T-K{i}"}

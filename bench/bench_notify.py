@@ -7,8 +7,6 @@ dedupe cost), then the queued messages go through the email/SMS senders in outbo
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import time
@@ -16,22 +14,7 @@ from typing import Any
 
 
 def main(quick: bool = True) -> dict[str, Any]:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    from moto import mock_aws
-
-    from devstack.provision import function_env, provision
-    from loyalty import aws
+    from bench.common import emulated
     from loyalty.settings import get_settings
     from loyalty.store import table as table_mod
     from tests.support import notify as fx
@@ -39,13 +22,7 @@ def main(quick: bool = True) -> dict[str, Any]:
     from tests.support.streams import stream_event, stream_record
 
     customers = 100 if quick else 1000
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):  # EMF metrics go to stdout
-        aws.reset()
-        resolver = provision()
-        for fn in ("FanoutNotificationsFunction", "SendEmailFunction"):
-            os.environ.update(
-                {k: v for k, v in function_env(resolver, fn).items() if k != "POWERTOOLS_SERVICE_NAME"}
-            )
+    with emulated("FanoutNotificationsFunction", "SendEmailFunction") as resolver:
         os.environ.update({"QUIET_HOURS_START": "0", "QUIET_HOURS_END": "0", "DELIVERY_MODE": "outbox"})
         get_settings.cache_clear()
         table = table_mod.Table()

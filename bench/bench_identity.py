@@ -9,44 +9,19 @@ units are summed from ``ReturnConsumedCapacity`` (``loyalty.store.table.CAPACITY
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
-def _fake_aws_env() -> None:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    from devstack import moto_patches
-
-    moto_patches.install()  # transactions cost O(items touched), as in DynamoDB, not O(table)
-
-
 def main(quick: bool = True) -> dict[str, Any]:
-    _fake_aws_env()
-    from moto import mock_aws
-
-    from devstack.provision import function_env, provision
-    from loyalty import aws
+    from bench.common import emulated
     from loyalty.eventlog.store import EventLog
     from loyalty.identity.policy import LinkPolicy
     from loyalty.identity.resolve import Resolver
     from loyalty.models.events import ChannelEvent, EngagementPayload
     from loyalty.models.identifiers import Identifier, IdentifierType
-    from loyalty.settings import get_settings
     from loyalty.store import table as table_mod
 
     n, merges, k, timeline = (100, 10, 10, 20) if quick else (1000, 50, 40, 100)
@@ -81,17 +56,7 @@ def main(quick: bool = True) -> dict[str, Any]:
             "calls_per_event": round(sum(capacity.calls.values()) / count, 2),
         }
 
-    with mock_aws():
-        aws.reset()
-        resolver_env = provision()
-        os.environ.update(
-            {
-                k2: v
-                for k2, v in function_env(resolver_env, "ResolveIdentityFunction").items()
-                if k2 != "POWERTOOLS_SERVICE_NAME"
-            }
-        )
-        get_settings.cache_clear()
+    with emulated("ResolveIdentityFunction", quiet=False):
         policy = LinkPolicy.from_settings("", "device_id=1000", 3)
         resolver = Resolver(policy=policy)
         results: dict[str, Any] = {}

@@ -10,51 +10,22 @@ on every transaction, so throughput here falls as the table grows: it is a lower
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
 def main(quick: bool = True) -> dict[str, Any]:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    from moto import mock_aws
-
-    from devstack.provision import function_env, provision
-    from loyalty import aws
+    from bench.common import emulated
     from loyalty.models.events import Channel
     from loyalty.points.service import PointsService, clear_rules_cache
-    from loyalty.settings import get_settings
     from loyalty.store import table as table_mod
     from tests.support.lambdas import LambdaContext, load_function
     from tests.support.points import order_event, sqs_record
 
     n = 200 if quick else 2000
     now = datetime.now(UTC)
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        aws.reset()
-        resolver = provision()
-        os.environ.update(
-            {
-                k: v
-                for k, v in function_env(resolver, "ApplyPointsFunction").items()
-                if k != "POWERTOOLS_SERVICE_NAME"
-            }
-        )
-        get_settings.cache_clear()
+    with emulated("ApplyPointsFunction"):
         clear_rules_cache()
         PointsService().rules()  # seed the default rules outside the measurement
         consumer = load_function("apply_points")

@@ -192,6 +192,8 @@ def test_merge_moves_lots_balance_and_debt_once_and_unmerge_moves_them_back(svc:
     assert svc.apply_merge(unmerged) == ["duplicate"]
     assert assert_invariant("c_x")["pending"] == 70
     assert assert_invariant("c_s")["pending"] == 30
+    # And the lot moved back says where it came from (so it is not announced as newly earned)
+    assert [lot["origin_customer_id"] for lot in svc.points("c_x")["lots"]] == ["c_s"]
 
 
 def test_redemption_never_overdraws_and_is_idempotent(svc: PointsService, clock: Clock) -> None:
@@ -392,3 +394,19 @@ def test_merge_carries_debt_and_late_refund_of_a_moved_order(svc: PointsService,
         "debt": 0,
         "lifetime_earned": 180,
     }
+
+
+def test_a_large_ledger_moves_in_several_transactions_exactly_once(svc: PointsService) -> None:
+    # Given an absorbed customer with more lots than one transaction moves
+    for n in range(35):
+        svc.apply(order_event("c_big", f"W-{n}", [("A", 1, "10")], occurred_at=NOW))
+    svc.apply(order_event("c_keep", "W-k", [("A", 1, "5")], occurred_at=NOW))
+    merged = CustomerMerged(kind="merge", merge_id="m3", survivor_id="c_keep", absorbed_ids=["c_big"], at=NOW)
+    # When the merge is applied (and delivered again)
+    assert svc.apply_merge(merged) == ["merge"]
+    assert svc.apply_merge(merged) == ["duplicate"]
+    # Then every lot moved once, with one pair of merge_transfer entries per transaction
+    assert assert_invariant("c_keep")["pending"] == 355
+    assert assert_invariant("c_big")["pending"] == 0
+    transfers = [e for e in svc.ledger("c_keep", 100, None)["entries"] if e["kind"] == "merge_transfer"]
+    assert sorted(e["points"] for e in transfers) == [50, 300]

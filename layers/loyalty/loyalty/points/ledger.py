@@ -404,7 +404,7 @@ class Book:
         return total
 
     # -- merges ---------------------------------------------------------------------------------
-    def move_lots_to(self, other: Book, order_ids: list[str], merge_id: str, *, back: bool = False) -> int:
+    def move_lots_to(self, other: Book, order_ids: list[str], merge_id: str) -> int:
         """Move lots (with their balance, tier and history contributions) to ``other``'s book."""
         moved_points = 0
         moved: dict[str, int] = {}
@@ -419,7 +419,9 @@ class Book:
             self.balance.lifetime_earned -= lot.qualifying
             self.balance.buckets[lot.month] = max(0, self.balance.buckets.get(lot.month, 0) - lot.qualifying)
             lot.customer_id = other.balance.customer_id
-            lot.origin_customer_id = None if back else (lot.origin_customer_id or self.balance.customer_id)
+            # the customer it was moved from: an unmerge moves back what came from that customer
+            # (with what that customer had absorbed before); notifications ignore moved lots
+            lot.origin_customer_id = self.balance.customer_id
             other.lots[order_id] = lot
             other.removed.discard(order_id)
             other._touch(lot)

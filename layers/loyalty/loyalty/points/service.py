@@ -275,7 +275,7 @@ class PointsService:
         else:
             order_ids = sorted(o for o, lot in src.lots.items() if lot.origin_customer_id == absorbed)
         chunk, final = order_ids[:MERGE_CHUNK], len(order_ids) <= MERGE_CHUNK
-        src.move_lots_to(dst, chunk, merged.merge_id, back=merged.kind == "unmerge")
+        src.move_lots_to(dst, chunk, merged.merge_id)
         if final:
             self._finish_merge(merged, src, dst, f"{merged.merge_id}#{absorbed}")
             marker_item = {

@@ -397,3 +397,22 @@ def test_concurrent_deliveries_of_orders_and_duplicates_credit_each_order_once()
     assert outcomes.count("earned") == 4
     assert len(outcomes) == 8
     assert PointsService().points("c_conc")["pending"] == 10 + 20 + 30 + 40
+
+
+def test_sample_api_events_are_answered(api: Any) -> None:
+    # Given the sample events for `sam local invoke -e` and a customer with points
+    cid = "c_6f1c3c1e2f4b4a599a570d7f8f0b6a11"
+    Table().put({"pk": f"CUST#{cid}", "sk": "PROFILE", "entity": "profile", "customer_id": cid})
+    _available(cid, 100)
+    expected = {
+        "points_get.json": 200,
+        "points_ledger.json": 200,
+        "points_redeem.json": 201,
+        "points_cancel_redemption.json": 404,
+        "points_rules_list.json": 200,
+        "points_rules_create.json": 201,
+        "points_rules_deactivate.json": 200,
+    }
+    for name, status in expected.items():
+        resp = api.handler(load_event(f"api/{name}"), LambdaContext())
+        assert resp["statusCode"] == status, (name, resp["body"])

@@ -274,7 +274,9 @@ def test_any_arrival_order_with_duplicates_gives_the_same_final_balance(
 @given(
     history=histories(),
     actions=st.lists(
-        st.tuples(st.sampled_from(["redeem", "release", "expire", "advance"]), st.integers(1, 150)),
+        st.tuples(
+            st.sampled_from(["redeem", "cancel_last", "release", "expire", "advance"]), st.integers(1, 150)
+        ),
         max_size=8,
     ),
     seed=st.integers(0, 10_000),
@@ -307,13 +309,17 @@ def _play(
     steps: list[object],
     order: list[int],
 ) -> None:
+    redeemed: list[str] = []
     for n, k in enumerate(order):
         step = steps[k]
         if isinstance(step, tuple) and step[0] in {"order", "refund", "cancel"}:
             svc.apply(_event(customer, step, orders))  # type: ignore[arg-type]
         elif step[0] == "redeem":  # type: ignore[index]
             with contextlib.suppress(Unprocessable):
-                svc.redeem(customer, step[1], f"k{n}", "web", None)  # type: ignore[index]
+                redeemed.append(svc.redeem(customer, step[1], f"k{n}", "web", None)[0]["redemption_id"])  # type: ignore[index]
+        elif step[0] == "cancel_last":  # type: ignore[index]
+            if redeemed:
+                svc.cancel_redemption(customer, redeemed.pop())
         elif step[0] == "advance":  # type: ignore[index]
             clock.now += timedelta(days=step[1] % 12 + 1)  # type: ignore[index]
         elif step[0] == "release":  # type: ignore[index]
@@ -410,3 +416,21 @@ def test_a_large_ledger_moves_in_several_transactions_exactly_once(svc: PointsSe
     assert assert_invariant("c_big")["pending"] == 0
     transfers = [e for e in svc.ledger("c_keep", 100, None)["entries"] if e["kind"] == "merge_transfer"]
     assert sorted(e["points"] for e in transfers) == [50, 300]
+
+
+def test_cancelling_a_redemption_after_its_lot_was_refunded_settles_the_debt(
+    svc: PointsService, clock: Clock
+) -> None:
+    # Given 100 points redeemed in part (80), then the order refunded: 80 points of debt
+    svc.apply(order_event("c_cx", "P-1", [("A", 1, "100")], channel=Channel.POS, occurred_at=NOW))
+    clock.now = NOW + timedelta(days=15)
+    svc.store.save_job_state("release", next_day=NOW.date().isoformat())
+    svc.release_pending()
+    redemption, _ = svc.redeem("c_cx", 80, "k", "pos", None)
+    svc.apply(refund_event("c_cx", "P-1", "R-1", [("1", "A", 1)], channel=Channel.POS, occurred_at=clock.now))
+    assert assert_invariant("c_cx")["debt"] == 80
+    # When the redemption is cancelled
+    cancelled = svc.cancel_redemption("c_cx", redemption["redemption_id"])
+    # Then its points settle the debt: as if neither the order nor the redemption had happened
+    assert cancelled["returned"] == 80
+    assert assert_invariant("c_cx") == {"available": 0, "pending": 0, "debt": 0, "lifetime_earned": 0}

@@ -381,27 +381,51 @@ class Book:
         return taken
 
     def cancel_redemption(self, redemption_id: str, lots: dict[str, int]) -> int:
-        """Give a redemption's points back to the lots they came from (unless those expired)."""
-        returned: dict[str, int] = {}
+        """Give a redemption's points back to the lots they came from; returns the points returned.
+
+        Points of a lot that expired meanwhile are not returned. Points of a lot that was
+        reversed since (a refund clawed them back) settle debt first, then go to the newest
+        available lot. Debt is settled from returned points first, as from any earning.
+        """
         self.all_lots()
+        returned: dict[str, int] = {}
+        expired = orphan = 0
         for order_id, points in lots.items():
             lot = self.lots.get(order_id)
-            if lot is None or lot.status != "available" or datetime.fromisoformat(lot.expires_on) <= self.now:
-                continue
-            lot.remaining += points
-            returned[order_id] = points
-            self._touch(lot)
-        total = sum(returned.values())
-        self.balance.available += total
-        lost = sum(lots.values()) - total
-        self._entry(
-            "adjust",
-            total,
-            redemption_id=redemption_id,
-            lots=returned,
-            note="redemption cancelled" + (f"; {lost} points had expired meanwhile" if lost else ""),
-        )
+            if lot is not None and (lot.status == "expired" or self._expired(lot)):
+                expired += points
+            elif lot is None or lot.status != "available":
+                orphan += points
+            else:
+                self._give_back(lot, points, returned)
+        settled = min(orphan, self.balance.debt)
+        self.balance.debt -= settled
+        rest = orphan - settled
+        open_lots = [
+            lot for lot in self.lots.values() if lot.status == "available" and not self._expired(lot)
+        ]
+        if rest and open_lots:
+            self._give_back(max(open_lots, key=_fifo_key), rest, returned)
+            rest = 0
+        total = sum(returned.values()) + settled
+        for order_id in returned:
+            self._settle_debt(self.lots[order_id])
+        notes = ["redemption cancelled"]
+        if settled:
+            notes.append(f"{settled} settled debt (their lot was refunded)")
+        if expired or rest:
+            notes.append(f"{expired + rest} not returned (expired or refunded meanwhile)")
+        self._entry("adjust", total, redemption_id=redemption_id, lots=returned, note="; ".join(notes))
         return total
+
+    def _expired(self, lot: Lot) -> bool:
+        return datetime.fromisoformat(lot.expires_on) <= self.now
+
+    def _give_back(self, lot: Lot, points: int, returned: dict[str, int]) -> None:
+        lot.remaining += points
+        self.balance.available += points
+        returned[lot.order_id] = returned.get(lot.order_id, 0) + points
+        self._touch(lot)
 
     # -- merges ---------------------------------------------------------------------------------
     def move_lots_to(self, other: Book, order_ids: list[str], merge_id: str) -> int:

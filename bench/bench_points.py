@@ -56,7 +56,27 @@ def main(quick: bool = True) -> dict[str, Any]:
         dup_elapsed = time.perf_counter() - dup_started
         dups = table_mod.CAPACITY
         table_mod.CAPACITY = None
+        # redemptions: customers with 3 matured lots (124 points each) redeem 200 (two lots)
         svc = PointsService()
+        spenders = n // 4
+        for c in range(spenders):
+            for k in range(3):
+                svc.apply(
+                    order_event(
+                        f"c_spend{c:05d}",
+                        f"T-SPEND-{c}-{k}",
+                        [("SKU-JACKET-M", 1, "99.50"), ("SKU-BEANIE", 1, "25.00")],
+                        channel=Channel.POS,
+                        occurred_at=now - timedelta(days=20 + k),
+                    )
+                )
+        table_mod.CAPACITY = table_mod.Capacity()
+        redeem_started = time.perf_counter()
+        for c in range(spenders):
+            svc.redeem(f"c_spend{c:05d}", 200, f"bench-{c}", "pos", None)
+        redeem_elapsed = time.perf_counter() - redeem_started
+        redemptions = table_mod.CAPACITY
+        table_mod.CAPACITY = None
         sample = svc.points("c_bench00000")
     return {
         "order_events": n,
@@ -70,6 +90,11 @@ def main(quick: bool = True) -> dict[str, Any]:
         "duplicate_events_per_s": round(min(n, 100) / dup_elapsed, 1),
         "duplicate_write_units_reported": round(dups.write_units, 2),
         "duplicate_failed_writes": dups.failed_writes,
+        "duplicate_calls": dups.calls,
+        "redemptions_per_s": round(spenders / redeem_elapsed, 1),
+        "write_units_per_redemption": round(redemptions.write_units / spenders, 2),
+        "read_units_per_redemption": round(redemptions.read_units / spenders, 2),
+        "items_per_redemption_transaction": "redemption + entry + balance + one per lot it spends (2 here)",
         "sample_customer": {k: sample[k] for k in ("pending", "available", "lifetime_earned", "tier")},
     }
 

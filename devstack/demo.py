@@ -39,6 +39,8 @@ class Step:
 
 #: Ana's journey, in the order it happens. Add a step when a new channel or sample lands.
 JOURNEY: tuple[Step, ...] = (
+    Step("stock_count_opening_warehouse", "the ERP sends the warehouse's opening stock count"),
+    Step("stock_count_opening_store", "... and the Madrid store's"),
     Step("app_sign_up", "Ana installs the app and signs up (email, loyalty card, push opt-in)"),
     Step("app_product_viewed", "she looks at the jacket in the app"),
     Step("email_events", "subscribes to the newsletter, opens and clicks the campaign"),

@@ -62,3 +62,12 @@ def test_store_and_whatsapp_purchases_earn_for_one_customer_and_a_return_reverse
     assert kinds == ["bonus", "earn", "earn", "reverse"]
     reverse = next(e for e in ledger["entries"] if e["kind"] == "reverse")
     assert (reverse["order_id"], reverse["points"], reverse["lines"][0]["line_id"]) == (f"T-{uid}", -25, "2")
+
+
+def test_points_jobs_run_on_demand_on_the_local_stack(local_stack: LocalStack) -> None:
+    # When each points schedule is invoked on demand (as EventBridge Scheduler would)
+    for function in ("ReleasePendingPointsFunction", "ExpirePointsFunction", "ReviewTiersFunction"):
+        outcome = local_stack.invoke_schedule(function)
+        # Then it completes its run and says so
+        assert outcome.ok, outcome.error
+        assert outcome.result["complete"] is True

@@ -15,7 +15,7 @@ from loyalty.errors import InvalidInput
 from loyalty.http import register_error_handlers
 from loyalty.models.events import Channel
 from loyalty.observability import logger, metrics
-from loyalty.points.rules import rule_from_request
+from loyalty.points.rules import AccrualRule
 from loyalty.points.service import PointsService
 
 tracer = Tracer()
@@ -73,7 +73,7 @@ def list_rules() -> Response[Any]:
 
 @app.post("/points/rules")
 def create_rule() -> Response[Any]:
-    rule = rule_from_request(app.current_event.json_body or {})
+    rule = AccrualRule.model_validate_json(app.current_event.body or "")  # bad JSON or fields: 422
     PointsService().create_rule(rule)
     logger.info("accrual rule created", extra={"rule_id": rule.rule_id, "kind": rule.kind.value})
     return _json(201, rule.model_dump(mode="json", exclude_none=True))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
-from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -253,12 +252,3 @@ def _order_bonus_applies(
         and omni_period(occurred_at) not in omni_periods
         and not earning.omni_awarded
     )
-
-
-def rule_from_request(data: Mapping[str, Any]) -> AccrualRule:
-    """Validate an admin request body into a rule (pydantic errors become 422 answers)."""
-    return AccrualRule.model_validate(dict(data))
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

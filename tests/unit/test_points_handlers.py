@@ -244,6 +244,8 @@ def test_rules_admin_create_list_deactivate(api: Any) -> None:
     assert (status, created["rule_id"]) == (201, "black-friday-x2")
     status, dup = _call(api, "POST", "/points/rules", "/points/rules", {}, body=rule)
     assert (status, dup["error"]["code"]) == (409, "rule_exists")
+    status, malformed = _call(api, "POST", "/points/rules", "/points/rules", {}, body="[1, 2")
+    assert (status, malformed["error"]["code"]) == (422, "validation_error")
     status, bad = _call(
         api, "POST", "/points/rules", "/points/rules", {}, body={"rule_id": "b", "kind": "base"}
     )

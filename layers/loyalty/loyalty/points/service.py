@@ -226,7 +226,11 @@ class PointsService:
             if any(r.refund_key == refund.refund_key for r in waiting):
                 return "refund_waiting_for_order"  # the same refund again: nothing changes
             item = self.store.waiting_item(
-                book.balance.customer_id, payload.order_id, [*waiting, refund], book.now
+                book.balance.customer_id,
+                payload.order_id,
+                [*waiting, refund],
+                book.now,
+                self.settings.event_retention_days,
             )
             book.puts.append((item, False))  # bumps the balance version: an order racing it re-reads
             return "refund_waiting_for_order"
@@ -310,7 +314,16 @@ class PointsService:
                     dst.deletes.append((dst_pk, waiting_sk(order_id)))
                 else:
                     dst.puts.append(
-                        (self.store.waiting_item(dst.balance.customer_id, order_id, refunds, dst.now), False)
+                        (
+                            self.store.waiting_item(
+                                dst.balance.customer_id,
+                                order_id,
+                                refunds,
+                                dst.now,
+                                self.settings.event_retention_days,
+                            ),
+                            False,
+                        )
                     )
         else:
             debt = min(src.balance.merged_debt.pop(debt_key, 0), src.balance.debt)

@@ -195,8 +195,18 @@ class PointsStore:
         return self.table.put_new(self.dedupe_item(customer_id, key, outcome, now, retention))
 
     @staticmethod
-    def waiting_item(customer_id: str, order_id: str, refunds: list[RefundRequest], now: datetime) -> Item:
-        """Refunds of an order not credited yet (one item per order, applied when it arrives)."""
+    def waiting_item(
+        customer_id: str,
+        order_id: str,
+        refunds: list[RefundRequest],
+        now: datetime,
+        retention_days: int = 400,
+    ) -> Item:
+        """Refunds of an order not credited yet (one item per order, applied when it arrives).
+
+        Expires (TTL) after the event retention: an order cancelled before it was ever paid
+        never arrives, and its cancellation should not wait forever.
+        """
         return {
             "pk": customer_pk(customer_id),
             "sk": waiting_sk(order_id),
@@ -205,6 +215,7 @@ class PointsStore:
             "order_id": order_id,
             "refunds": {r.refund_key: r.to_dict() for r in refunds},
             "updated_at": now.isoformat(),
+            "expires_at": int((now + timedelta(days=retention_days)).timestamp()),
         }
 
     @staticmethod

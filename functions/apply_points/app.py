@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -16,7 +15,6 @@ from loyalty.observability import logger, metrics
 from loyalty.points.service import PointsService
 from loyalty.routing.router import RoutedEvent
 
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 MERGE_TYPES = {"customer.merged", "customer.unmerged"}
 
@@ -39,7 +37,6 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

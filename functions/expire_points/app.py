@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
 from loyalty.points.service import PointsService
 
-tracer = Tracer()
 SAFETY_MARGIN_S = 15.0
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run on the schedule or on demand (any EventBridge scheduled event); resumes where it stopped."""
     budget = max(1.0, context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S)

@@ -25,11 +25,15 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from moto import mock_aws
 
+from devstack import moto_patches
 from devstack.provision import function_env, provision
 from devstack.template import Resolver, load, resources_of
 from loyalty import aws
 from loyalty.settings import get_settings
 from tests.support.lambdas import LambdaContext
+
+# DynamoDB semantics the emulator lacks: atomic requests, O(items) transactions (see the module)
+moto_patches.install()
 
 TEMPLATE = load()
 

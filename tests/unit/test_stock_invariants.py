@@ -15,7 +15,6 @@ from loyalty.models.reservations import ReservationLapsed
 from loyalty.stock import model
 from loyalty.stock.service import ReservationRequest, apply_message, configure_sku, create_reservation
 from loyalty.stock.store import StockStore
-from tests.support.moto_dynamodb import serialised_dynamodb
 from tests.support.stock import (
     adjusted,
     at,
@@ -149,12 +148,12 @@ def _race(n: int, work: Any) -> list[Any]:
         except Exception as err:  # noqa: BLE001 - the result IS the error
             results[i] = err
 
+    # each DynamoDB request is atomic, as in DynamoDB: devstack.moto_patches (installed by conftest)
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    with serialised_dynamodb():
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     return results
 
 

@@ -17,9 +17,6 @@ capacity, network latency, or TransactionConflict between concurrent transaction
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import secrets
 import threading
 import time
@@ -76,21 +73,6 @@ def _shard_keys(kwargs: dict[str, Any]) -> list[str]:
         if "UpdateExpression" in body and body["Key"]["sk"]["S"].startswith("LOC#"):
             keys.append(body["Key"]["pk"]["S"] + "|" + body["Key"]["sk"]["S"])
     return keys
-
-
-def _env() -> None:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
 def _events(n: int) -> list[str]:
@@ -246,28 +228,12 @@ def time_at(minutes: int) -> Any:
 
 
 def main(quick: bool = True) -> dict[str, Any]:
-    _env()
-    from moto import mock_aws
-
-    from devstack import moto_patches
-    from devstack.provision import function_env, provision
-    from loyalty import aws
+    from bench.common import emulated
     from loyalty.settings import get_settings
 
-    moto_patches.install()
     n = 200 if quick else 3000
     demand = 80 if quick else 400
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        aws.reset()
-        resolver = provision()
-        os.environ.update(
-            {
-                k: v
-                for k, v in function_env(resolver, "ApplyStockEventsFunction").items()
-                if k != "POWERTOOLS_SERVICE_NAME"
-            }
-        )
-        get_settings.cache_clear()
+    with emulated("ApplyStockEventsFunction"):
         figures: dict[str, Any] = {"events": _throughput(n)}
         runs = [_flash_sale(s, stock=demand - 5, demand=demand) for s in (1, 2, 4, 8)]
         get_settings.cache_clear()

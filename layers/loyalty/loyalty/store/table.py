@@ -197,12 +197,7 @@ class Table:
         values: Mapping[str, Any] | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
-        if condition:
-            kwargs["ConditionExpression"] = condition
-        if names:
-            kwargs["ExpressionAttributeNames"] = dict(names)
-        if values:
-            kwargs["ExpressionAttributeValues"] = _values(values)
+        kwargs.update(_expr(condition, names, values))
         self._call("put_item", **kwargs)
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
@@ -230,12 +225,7 @@ class Table:
             "UpdateExpression": expression,
             "ReturnValues": return_values,
         }
-        if condition:
-            kwargs["ConditionExpression"] = condition
-        if names:
-            kwargs["ExpressionAttributeNames"] = dict(names)
-        if values:
-            kwargs["ExpressionAttributeValues"] = _values(values)
+        kwargs.update(_expr(condition, names, values))
         resp = self._call("update_item", **kwargs)
         return deserialize(resp.get("Attributes", {}))
 
@@ -249,12 +239,7 @@ class Table:
         values: Mapping[str, Any] | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {"TableName": self.name, "Key": serialize({"pk": pk, "sk": sk})}
-        if condition:
-            kwargs["ConditionExpression"] = condition
-        if names:
-            kwargs["ExpressionAttributeNames"] = dict(names)
-        if values:
-            kwargs["ExpressionAttributeValues"] = _values(values)
+        kwargs.update(_expr(condition, names, values))
         self._call("delete_item", **kwargs)
 
     # -- collections ----------------------------------------------------------------------------

@@ -206,6 +206,15 @@ def test_invalid_json_is_400(ingest: Any, stack: Resolver, lambda_context: Lambd
         ("app", "app_sign_up.json", lambda d: d["device"].update(platform="fax"), "device.platform"),
         ("chat", "chat_order.json", lambda d: d.pop("order"), "body"),
         ("email", "email_events.json", lambda d: d[1].pop("email"), "1.email"),
+        ("stock", "stock_count.json", lambda d: d.pop("counted_at"), "body"),
+        ("stock", "stock_count.json", lambda d: d["lines"][0].update(quantity=-1), "body"),
+        ("stock", "stock_count.json", lambda d: d.update(type="inventory"), "type"),
+        ("stock", "stock_count.json", lambda d: d.update(lines=[]), "lines"),
+        ("stock", "stock_count.json", lambda d: d["lines"].append(d["lines"][0]), "body"),
+        ("stock", "stock_receipt.json", lambda d: d["lines"][0].update(quantity=0), "body"),
+        ("stock", "stock_receipt.json", lambda d: d.pop("occurred_at"), "body"),
+        ("stock", "stock_adjustment.json", lambda d: d.update(location_id="MAD#SOL"), "location_id"),
+        ("stock", "stock_adjustment.json", lambda d: d["lines"][0].pop("sku"), "lines.0.sku"),
     ],
 )
 def test_invalid_payloads_are_422_with_the_field_at_fault(

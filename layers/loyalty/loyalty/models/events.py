@@ -40,6 +40,7 @@ class EventType(StrEnum):
     EMAIL_CLICKED = "email.clicked"
     STOCK_COUNTED = "stock.counted"  # absolute on-hand count at a location
     STOCK_ADJUSTED = "stock.adjusted"  # a delta: receipt, transfer, shrinkage
+    MESSAGE_BOUNCED = "message.bounced"  # a provider could not deliver to an address (bounce, drop)
 
 
 class Money(BaseModel):
@@ -140,6 +141,23 @@ class StockPayload(BaseModel):
     counted_at: AwareDatetime | None = None
 
 
+class DeliveryPayload(BaseModel):
+    """A provider's report that a message to one address could not be delivered.
+
+    ``permanent`` is a hard bounce (the address does not exist or refuses us): the address is
+    undeliverable until a later statement says otherwise. A transient failure (deferred, mailbox
+    full) is recorded but changes nothing. Complaints are not bounces: they are ``consent.changed``.
+    """
+
+    kind: Literal["delivery"] = "delivery"
+    channel: Literal["email", "sms", "push", "whatsapp"]
+    address: str = Field(min_length=1, max_length=320, description="the email address or E.164 phone")
+    permanent: bool
+    reason: str | None = Field(default=None, max_length=512)
+    provider: str = Field(min_length=1, max_length=32, description="sendgrid, ses, whatsapp, ...")
+    provider_message_id: str | None = Field(default=None, max_length=256)
+
+
 Payload = Annotated[
     OrderPayload
     | RefundPayload
@@ -147,7 +165,8 @@ Payload = Annotated[
     | ProfilePayload
     | EngagementPayload
     | MessagePayload
-    | StockPayload,
+    | StockPayload
+    | DeliveryPayload,
     Field(discriminator="kind"),
 ]
 

@@ -130,6 +130,7 @@ class FrontDoor:
                 account=self.stack.account,
                 api_id=route.api.lower(),
                 authorizer=authorizer,
+                stage=self.stack.http_stages.get(route.api, "$default"),
             )
             outcome = self.stack.invoker.invoke(
                 route.function, event, trigger="api", source=f"{method} {route.path}"

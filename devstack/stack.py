@@ -109,9 +109,21 @@ class LocalStack:
 
     # ------------------------------------------------------------------ lifecycle
     def _stage(self) -> str:
+        """The URL prefix the front door also accepts: the (first) API's stage name."""
+        for stage in self.http_stages.values():
+            if stage != "$default":
+                return stage
         for api in resources_of(self.template, "AWS::Serverless::Api").values():
             return str(api.get("Properties", {}).get("StageName", "Prod"))
         return "Prod"
+
+    @property
+    def http_stages(self) -> dict[str, str]:
+        """HttpApi logical id -> stage name (``$default`` when none is named)."""
+        return {
+            logical: str(res.get("Properties", {}).get("StageName", "$default"))
+            for logical, res in resources_of(self.template, "AWS::Serverless::HttpApi").items()
+        }
 
     @property
     def api_url(self) -> str:

@@ -60,7 +60,7 @@ def test_no_protected_route_admits_anonymous_forged_or_other_pool_callers(local_
         if route.auth == "StaffJwt":
             assert _call(local_stack, route, customer) == 401, ("customer token", route.path)
     # none of these requests reached a function
-    assert [o for o in local_stack.invoker.history[calls_before:] if o.trigger == "api"] == []
+    assert [o for o in list(local_stack.invoker.history)[calls_before:] if o.trigger == "api"] == []
 
 
 @pytest.mark.parametrize("role", STAFF_ROLES)
@@ -91,6 +91,16 @@ def test_machine_routes_take_a_sigv4_signature(local_stack: LocalStack) -> None:
 def test_store_staff_collect_only_at_their_own_store(local_stack: LocalStack, uid: str) -> None:
     # Given a reservation at another store than the demo store clerk's
     sku = f"SKU-AUTH-{uid}"
+    customer = "c_" + uid.ljust(32, "0")
+    local_stack.dynamodb.put_item(
+        TableName=local_stack.table_name,
+        Item={
+            "pk": {"S": f"CUST#{customer}"},
+            "sk": {"S": "PROFILE"},
+            "entity": {"S": "profile"},
+            "customer_id": {"S": customer},
+        },
+    )
     receipt = {
         "message_id": f"GRN-{uid}",
         "type": "receipt",
@@ -100,7 +110,7 @@ def test_store_staff_collect_only_at_their_own_store(local_stack: LocalStack, ui
     }
     assert local_stack.post_webhook("stock", receipt).status == 202
     local_stack.wait_quiet()
-    body = {"customer_id": "c_" + "1" * 32, "sku": sku, "quantity": 1, "location_id": "BCN-01"}
+    body = {"customer_id": customer, "sku": sku, "quantity": 1, "location_id": "BCN-01"}
     created = local_stack.api("POST", "/reservations", body, headers={"Idempotency-Key": uid})
     assert created.status == 201, created.body
     rid = created.json()["reservation_id"]

@@ -53,6 +53,7 @@ class FakeStack:
     def __init__(self) -> None:
         self.plan = SimpleNamespace(routes=ROUTES)
         self.api_stage = "v1"
+        self.http_stages = {"HttpApi": "v1"}
         self.account = "123456789012"
         self.iam_secrets = {"AKIDLOCAL": "local-secret"}
         authorizer = JwtAuthorizer("StaffJwt", ISSUER, frozenset({"console"}), "http://unused")

@@ -3,11 +3,13 @@ and the OpenAPI document."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from loyalty.auth.policy import authorize, staff_issuer
@@ -47,20 +49,32 @@ def register_error_handlers(app: Any) -> None:
         return response
 
 
-def _authorize(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    event = app.current_event
-    principal = principal_from_event(event.raw_event, staff_issuer())
-    authorize(event.route_key, principal)
-    app.append_context(principal=principal)  # type: ignore[no-untyped-call]
-    return next_middleware(app)
+class _Guarded(APIGatewayHttpResolver):
+    """Applies the access policy before anything else (validation included): a caller the policy
+    refuses learns nothing about the route's input or data."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        try:
+            caller = principal_from_event(dict(event), staff_issuer())
+            authorize(str(event.get("routeKey", "")), caller)
+        except DomainError as err:
+            logger.info("request refused", extra={"code": err.code, "status": err.status})
+            body = {"error": {"code": err.code, "message": err.message}}
+            return {
+                "statusCode": err.status,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(body),
+                "isBase64Encoded": False,
+            }
+        self.append_context(principal=caller)  # type: ignore[no-untyped-call]
+        return super().resolve(event, context)
 
 
 def api(title: str, openapi_path: str) -> APIGatewayHttpResolver:
     """The resolver of one API function: validation on, errors mapped, every route behind the
     access policy (``loyalty.auth.policy``), and its OpenAPI document at ``openapi_path``."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = _Guarded(enable_validation=True)
     register_error_handlers(app)
-    app.use(middlewares=[_authorize])
 
     @app.get(openapi_path, summary="This API's OpenAPI document", tags=["meta"], include_in_schema=False)
     def _openapi() -> Response[str]:

@@ -1,4 +1,4 @@
-"""``python -m devstack run | demo | invoke-schedule NAME``: the local stack's command line."""
+"""``python -m devstack run | demo | invoke-schedule NAME | token``: the local stack's command line."""
 
 from __future__ import annotations
 
@@ -78,6 +78,35 @@ def _invoke_schedule(args: argparse.Namespace) -> int:
         return 0 if outcome.ok else 1
 
 
+def _token(args: argparse.Namespace) -> int:
+    """Sign a demo user in on the running stack's user pool and print the ID token."""
+    import boto3
+
+    from devstack.cognito import DEMO_CUSTOMER_EMAIL, DEMO_STAFF, sign_in
+    from devstack.stack import FAKE_CREDENTIALS
+
+    url = f"{args.url.rstrip('/')}/__devstack/cognito"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - a local URL
+            pools = json.loads(resp.read())
+    except urllib.error.URLError:
+        print(f"no local stack at {args.url} (start it with `make run`)", file=sys.stderr)
+        return 1
+    idp = boto3.session.Session().client(
+        "cognito-idp",
+        region_name=pools["region"],
+        endpoint_url=pools["endpoint"],
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    if args.customer:
+        result = sign_in(idp, pools["customer_client_id"], args.username or DEMO_CUSTOMER_EMAIL)
+    else:
+        result = sign_in(idp, pools["staff_client_id"], args.username or DEMO_STAFF[args.role][0])
+    print(json.dumps(result, indent=2) if args.json else result["IdToken"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,8 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     inv.add_argument(
         "--standalone-fallback", action="store_true", help="no stack running: start one for this"
     )
+    tok = sub.add_parser("token", help="sign a demo user in on the running stack; print its ID token")
+    who = tok.add_mutually_exclusive_group()
+    who.add_argument("--role", default="admin", choices=["store-staff", "marketing", "privacy", "admin"])
+    who.add_argument("--customer", action="store_true", help="the demo customer (Ana) instead of staff")
+    tok.add_argument("--username", help="another user of the pool (password Demo-Passw0rd!)")
+    tok.add_argument("--json", action="store_true", help="print the whole AuthenticationResult")
+    tok.add_argument("--url", default="http://127.0.0.1:3000")
     args = parser.parse_args(argv)
-    handlers = {"run": _run, "demo": _demo, "invoke-schedule": _invoke_schedule}
+    handlers = {"run": _run, "demo": _demo, "invoke-schedule": _invoke_schedule, "token": _token}
     return handlers[args.command](args)
 
 

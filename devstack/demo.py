@@ -137,7 +137,7 @@ def _views(stack: LocalStack, context: dict[str, list[str]]) -> list[tuple[str, 
     """(title, path) for every GET route the journey's data can fill, in template order."""
     out: list[tuple[str, str]] = []
     for route in stack.plan.routes:
-        if route.method not in {"GET", "ANY"} or "+}" in route.path or route.path.endswith("openapi.json"):
+        if route.method not in {"GET", "ANY"} or "+}" in route.path or route.path.startswith("/openapi"):
             continue
         names = re.findall(r"\{([^}]+)\}", route.path)
         if any(not context.get(n) for n in names):

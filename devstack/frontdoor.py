@@ -1,9 +1,9 @@
-"""The HTTP front door: API Gateway REST semantics in front of the template's ``Api`` routes."""
+"""The HTTP front door: API Gateway semantics (HTTP API 2.0 and REST 1.0) in front of the template's routes,
+with the checks its authorizers make (JWT of the user pools, SigV4 for AWS_IAM)."""
 
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from devstack import sigv4
+from devstack.cognito import Unauthorized
 from devstack.lambda_events import api_event, http_api_event
 from devstack.plan import ApiRoute
 
@@ -110,17 +112,9 @@ class FrontDoor:
             return _json(
                 404, {"error": {"code": "route_not_found", "message": f"no route for {method} {path}"}}
             )
-        identity: dict[str, Any] = {}
-        if route.auth is not None:
-            if not self._staff(headers):
-                return _json(403, {"error": {"code": "forbidden", "message": "staff credentials required"}})
-            account = self.stack.account
-            identity = {
-                "user": "local-staff",
-                "userArn": f"arn:aws:iam::{account}:user/local-staff",
-                "caller": "local-staff",
-                "accountId": account,
-            }
+        authorizer, refusal = self._authorize(route, method, raw_path, headers, body)
+        if refusal is not None:
+            return refusal
         if route.payload == "2.0":
             event = http_api_event(
                 method=method,
@@ -135,7 +129,8 @@ class FrontDoor:
                 source_ip=client_ip,
                 account=self.stack.account,
                 api_id=route.api.lower(),
-                authorizer={"iam": identity} if identity else None,
+                authorizer=authorizer,
+                stage=self.stack.http_stages.get(route.api, "$default"),
             )
             outcome = self.stack.invoker.invoke(
                 route.function, event, trigger="api", source=f"{method} {route.path}"
@@ -155,7 +150,7 @@ class FrontDoor:
             source_ip=client_ip,
             account=self.stack.account,
             api_id=route.api.lower(),
-            identity=identity,
+            identity=(authorizer or {}).get("iam") or {},
         )
         outcome = self.stack.invoker.invoke(
             route.function, event, trigger="api", source=f"{method} {route.path}"
@@ -187,10 +182,39 @@ class FrontDoor:
         pairs += [("Set-Cookie", c) for c in result.get("cookies") or []]
         return status, pairs, payload
 
-    def _staff(self, headers: list[tuple[str, str]]) -> bool:
+    def _authorize(
+        self, route: ApiRoute, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[dict[str, Any] | None, tuple[int, dict[str, str], bytes] | None]:
+        """(requestContext.authorizer, None) for an allowed caller, else (None, API Gateway's refusal).
+
+        JWT authorizers: 401 for a missing, forged, expired, other-pool or other-client token.
+        AWS_IAM: 403 for a missing or bad SigV4 signature (API Gateway's answer for IAM).
+        """
+        if route.auth is None:
+            return None, None
+        if route.auth == "AWS_IAM":
+            try:
+                iam = sigv4.verify(
+                    method=method,
+                    raw_path=raw_path,
+                    headers=headers,
+                    body=body,
+                    secrets=self.stack.iam_secrets,
+                    account=self.stack.account,
+                )
+            except sigv4.SignatureRefused as err:
+                return None, _json(403, {"message": str(err)})
+            return {"iam": iam}, None
+        authorizer = self.stack.jwt_authorizers.get(route.auth)
+        if authorizer is None:
+            self.stack.console.line(f"front door: route {route.method} {route.path} names unknown authorizer")
+            return None, _json(500, {"message": "Internal Server Error"})
         value = next((v for k, v in headers if k.lower() == "authorization"), "")
-        scheme, _, token = value.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.stack.staff_token)
+        try:
+            claims = authorizer.verify(value)
+        except Unauthorized:
+            return None, _json(401, {"message": "Unauthorized"})
+        return {"jwt": {"claims": claims, "scopes": None}}, None
 
     def _control(self, method: str, rest: str) -> tuple[int, dict[str, str], bytes]:
         if method == "GET" and rest == "health":
@@ -209,6 +233,19 @@ class FrontDoor:
                     "ms": round(outcome.ms, 1),
                     "result": outcome.result,
                     "error": outcome.error,
+                },
+            )
+        if method == "GET" and rest == "cognito":
+            stack = self.stack
+            return _json(
+                200,
+                {
+                    "endpoint": stack.cognito_endpoint,
+                    "region": stack.options.region,
+                    "staff_pool_id": stack.staff_pool_id,
+                    "staff_client_id": stack.staff_client_id,
+                    "customer_pool_id": stack.customer_pool_id,
+                    "customer_client_id": stack.customer_client_id,
                 },
             )
         if method == "POST" and rest == "ttl-sweep":

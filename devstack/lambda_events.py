@@ -1,4 +1,4 @@
-"""Build the events Lambda hands to functions: API Gateway REST proxy, SQS, DynamoDB Streams,
+"""Build the events Lambda hands to functions: API Gateway HTTP API (2.0) and REST (1.0) proxy, SQS,
 EventBridge scheduled events, and the on-failure record of a stream event source."""
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ def http_api_event(
     account: str,
     api_id: str,
     authorizer: Mapping[str, Any] | None = None,
+    stage: str = "$default",
 ) -> dict[str, Any]:
-    """The HTTP API (payload format 2.0) event for one request."""
+    """The HTTP API (payload format 2.0) event for one request; a named stage prefixes ``rawPath``."""
     joined: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in headers:
@@ -130,14 +131,14 @@ def http_api_event(
         "domainPrefix": api_id,
         "http": {
             "method": method,
-            "path": path,
+            "path": path if stage == "$default" else f"/{stage}{path}",
             "protocol": "HTTP/1.1",
             "sourceIp": source_ip,
             "userAgent": joined.get("user-agent", ""),
         },
         "requestId": str(uuid.uuid4()),
         "routeKey": route_key,
-        "stage": "$default",
+        "stage": stage,
         "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(now * 1000),
     }
@@ -146,7 +147,7 @@ def http_api_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": path,
+        "rawPath": path if stage == "$default" else f"/{stage}{path}",
         "rawQueryString": query,
         "headers": joined,
         "requestContext": context,

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 
+from devstack.cognito import USER_POOL, provision_pools
 from devstack.template import ROOT, Resolver, load, resources_of
 
 LOCAL_SECRETS = ROOT / "config" / "local-secrets.json"
@@ -98,7 +99,7 @@ def provision(
     template: dict[str, Any] | None = None,
     parameters: dict[str, str] | None = None,
 ) -> Resolver:
-    """Create every table, queue, secret and parameter of the template; return the resolver."""
+    """Create every table, queue, secret, parameter and user pool of the template; return the resolver."""
     template = template or load()
     overrides = local_parameters() if parameters is None else parameters
     resolver = Resolver(template, region=region, parameters=dict(overrides))
@@ -124,10 +125,13 @@ def provision(
             props = resolver.resolve(res["Properties"])
             ssm.put_parameter(Name=props["Name"], Value=str(props["Value"]), Type=props.get("Type", "String"))
             resolver.refs[logical] = props["Name"]
+    if resources_of(template, USER_POOL):
+        provision_pools(_client("cognito-idp", endpoint_url, region), template, resolver)
     for logical in resources_of(template, "AWS::Serverless::LayerVersion"):
         resolver.refs[logical] = f"arn:aws:lambda:{region}:{resolver.account}:layer:{logical}:1"
-    for logical in resources_of(template, "AWS::Serverless::Api"):
-        resolver.refs[logical] = logical
+    for kind in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi"):
+        for logical in resources_of(template, kind):
+            resolver.refs[logical] = logical
     for logical in resources_of(template, "AWS::Serverless::Function"):
         resolver.refs[logical] = logical
         resolver.attrs[(logical, "Arn")] = f"arn:aws:lambda:{region}:{resolver.account}:function:{logical}"

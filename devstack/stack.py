@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from devstack import sigv4
+from devstack.cognito import (
+    DEMO_CUSTOMER_EMAIL,
+    DEMO_PASSWORD,
+    DEMO_STAFF,
+    JwtAuthorizer,
+    create_demo_users,
+    jwt_authorizers,
+    sign_in,
+)
 from devstack.frontdoor import FrontDoor
 from devstack.plan import Plan, build_plan
 from devstack.pollers import Loop, Scheduler, SqsPoller, StreamPoller, TtlMarks, TtlSweeper
@@ -68,7 +79,15 @@ class LocalStack:
         self.plan: Plan = build_plan(self.template)
         self.console = console or Console(quiet=self.options.quiet)
         self.account = "123456789012"
-        self.staff_token = local_parameters().get("LocalStaffToken", "")
+        self.iam_secrets = {FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]: FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+        self.jwt_authorizers: dict[str, JwtAuthorizer] = {}
+        # the local user pools (contract with the staff console): set by start()
+        self.cognito_endpoint = ""
+        self.staff_pool_id = ""
+        self.staff_client_id = ""
+        self.customer_pool_id = ""
+        self.customer_client_id = ""
+        self._tokens: dict[str, tuple[str, float]] = {}
         self.api_stage = self._stage()
         self.moto_url = ""
         self.resolver: Resolver | None = None
@@ -90,9 +109,21 @@ class LocalStack:
 
     # ------------------------------------------------------------------ lifecycle
     def _stage(self) -> str:
+        """The URL prefix the front door also accepts: the (first) API's stage name."""
+        for stage in self.http_stages.values():
+            if stage != "$default":
+                return stage
         for api in resources_of(self.template, "AWS::Serverless::Api").values():
             return str(api.get("Properties", {}).get("StageName", "Prod"))
         return "Prod"
+
+    @property
+    def http_stages(self) -> dict[str, str]:
+        """HttpApi logical id -> stage name (``$default`` when none is named)."""
+        return {
+            logical: str(res.get("Properties", {}).get("StageName", "$default"))
+            for logical, res in resources_of(self.template, "AWS::Serverless::HttpApi").items()
+        }
 
     @property
     def api_url(self) -> str:
@@ -148,6 +179,7 @@ class LocalStack:
         self.resolver = provision(
             endpoint_url=self.moto_url, region=self.options.region, template=self.template
         )
+        self._start_pools()
         self._start_workers()
         self.build_loops()
         self._start_loops()
@@ -158,6 +190,35 @@ class LocalStack:
         self.started_in_s = time.perf_counter() - started
         self._banner()
         return self
+
+    def _start_pools(self) -> None:
+        """The pools' ids, the demo users, and the front door's JWT authorizers."""
+        assert self.resolver is not None
+        refs = self.resolver.refs
+        if "StaffUserPool" not in refs:
+            return
+        self.cognito_endpoint = self.moto_url
+        self.staff_pool_id = refs["StaffUserPool"]
+        self.staff_client_id = refs["StaffConsoleClient"]
+        self.customer_pool_id = refs["CustomerUserPool"]
+        self.customer_client_id = refs["CustomerWebClient"]
+        create_demo_users(self.shared_client("cognito-idp"), self.staff_pool_id, self.customer_pool_id)
+        self.jwt_authorizers = jwt_authorizers(self.template, self.resolver, self.moto_url)
+
+    def token(self, role: str = "admin") -> str:
+        """A real ID token of a demo user: a staff role (``store-staff``, ``marketing``, ``privacy``,
+        ``admin``) or ``customer`` (Ana); signed in with USER_PASSWORD_AUTH, cached until near expiry."""
+        cached = self._tokens.get(role)
+        if cached and cached[1] > time.time() + 60:
+            return cached[0]
+        idp = self.shared_client("cognito-idp")
+        if role == "customer":
+            result = sign_in(idp, self.customer_client_id, DEMO_CUSTOMER_EMAIL)
+        else:
+            result = sign_in(idp, self.staff_client_id, DEMO_STAFF[role][0])
+        token = str(result["IdToken"])
+        self._tokens[role] = (token, time.time() + int(result.get("ExpiresIn", 3600)))
+        return token
 
     def runtime_env(self, logical: str) -> dict[str, str]:
         """The worker's whole environment: the template's variables plus Lambda's runtime ones."""
@@ -280,7 +341,20 @@ class LocalStack:
         tables = ", ".join(self.resolver.refs[t] for t in self.plan.tables)
         line(f"          table(s) {tables}; {len(self.plan.queues)} queues; parameters {local_parameters()}")
         line(f"devstack: API at {self.api_url}  (also under /{self.api_stage}/...)")
-        line(f"          staff routes need 'Authorization: Bearer {self.staff_token}'")
+        if self.staff_pool_id:
+            line(
+                f"devstack: user pools on {self.cognito_endpoint}: staff {self.staff_pool_id} "
+                f"(client {self.staff_client_id}), customers {self.customer_pool_id} "
+                f"(client {self.customer_client_id})"
+            )
+            line(
+                f"          demo users {', '.join(e for e, _ in DEMO_STAFF.values())} "
+                f"and {DEMO_CUSTOMER_EMAIL}, password {DEMO_PASSWORD}"
+            )
+            line(
+                "          a token: python -m devstack token --role store-staff  (or --customer);"
+                " send 'Authorization: Bearer <token>'"
+            )
         line(f"devstack: functions (logs in {self.options.log_dir}):")
         for logical in self.plan.functions:
             triggers = self._triggers(logical) or ["(no event source: invoke on demand)"]
@@ -294,7 +368,7 @@ class LocalStack:
     def _triggers(self, logical: str) -> list[str]:
         assert self.resolver is not None
         out = [
-            f"api {r.method} {r.path}" + (" [staff]" if r.auth else "")
+            f"api {r.method} {r.path}" + (f" [{r.auth}]" if r.auth else "")
             for r in self.plan.routes
             if r.function == logical
         ]
@@ -412,17 +486,37 @@ class LocalStack:
         json: Any = None,
         *,
         staff: bool = True,
+        role: str = "admin",
         headers: dict[str, str] | None = None,
     ) -> HttpResponse:
-        """Call the API with a JSON body (as local staff unless ``staff=False``)."""
+        """Call the API with a JSON body, with the credentials its route takes: a real ID token of
+        the demo user of ``role`` (``customer`` for Ana) on JWT routes, a SigV4 signature with the
+        local credentials on AWS_IAM routes; nothing when ``staff=False`` or the route is public."""
         hdrs = dict(headers or {})
-        if staff:
-            hdrs.setdefault("Authorization", f"Bearer {self.staff_token}")
         body = None
         if json is not None:
             body = _dumps(json).encode()
             hdrs.setdefault("Content-Type", "application/json")
+        auth = self._route_auth(method, path) if staff else None
+        if auth == "AWS_IAM":
+            hdrs = sigv4.sign(
+                method=method,
+                url=self.api_url + path,
+                headers=hdrs,
+                body=body,
+                key=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                secret=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+                region=self.options.region,
+            )
+        elif auth is not None:
+            hdrs.setdefault("Authorization", f"Bearer {self.token(role)}")
         return self.request(method, path, body, hdrs)
+
+    def _route_auth(self, method: str, path: str) -> str | None:
+        assert self.front_door is not None, "the stack is not started"
+        route, _, _ = self.front_door.router.match(method, urllib.parse.urlsplit(path).path)
+        return route.auth if route else None
 
     def post_webhook(
         self, channel: str, document: Any, *, timestamp: int | None = None, secret: str | None = None

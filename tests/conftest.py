@@ -92,3 +92,13 @@ def drain(sqs_client: Any, url: str, max_messages: int = 1000) -> list[dict[str,
             sqs_client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         out.extend(msgs)
     return out
+
+
+@pytest.fixture
+def sample_issuer(stack: Resolver, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The staff pool of the sample events under events/api (their tokens' issuer) as STAFF_ISSUER."""
+    from tests.support.lambdas import SAMPLE_STAFF_ISSUER
+
+    monkeypatch.setenv("STAFF_ISSUER", SAMPLE_STAFF_ISSUER)
+    get_settings.cache_clear()
+    return SAMPLE_STAFF_ISSUER

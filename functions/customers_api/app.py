@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import register_error_handlers
+from loyalty.http import api, principal
 from loyalty.identity.service import CustomerService
 from loyalty.identity.views import (
     CustomerPatch,
@@ -25,8 +24,7 @@ from loyalty.identity.views import (
 )
 from loyalty.observability import logger, metrics
 
-app = APIGatewayRestResolver(enable_validation=True)
-register_error_handlers(app)
+app = api("Loyalty customer API", "/openapi/customers.json")
 
 CustomerId = Annotated[
     str, Path(pattern=r"^c_[0-9a-f]{32}$", description="customer id (an absorbed one redirects)")
@@ -41,8 +39,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _staff() -> str:
-    identity = app.current_event.request_context.identity
-    return identity.user_arn or identity.caller or "staff"
+    caller = principal(app)
+    return (caller.email or caller.subject) if caller else "staff"
 
 
 @app.get("/customers/<customer_id>", summary="Customer 360", tags=["customers"], responses=ERRORS)
@@ -135,13 +133,7 @@ def decide(
     return review
 
 
-@app.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"])
-def openapi() -> Response[str]:
-    document = app.get_openapi_json_schema(title="Loyalty customer API", version="1.0.0")
-    return Response(status_code=200, content_type="application/json", body=document)
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

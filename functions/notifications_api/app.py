@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import register_error_handlers
+from loyalty.http import api
 from loyalty.notify.views import history, outbox
 from loyalty.observability import logger
 
-app = APIGatewayRestResolver(enable_validation=True)
-register_error_handlers(app)
+app = api("Loyalty notifications API", "/openapi/notifications.json")
 
 
 @app.get(
@@ -33,6 +31,6 @@ def notifications(
     }
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

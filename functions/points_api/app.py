@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from loyalty.errors import InvalidInput
-from loyalty.http import register_error_handlers
+from loyalty.http import api, idempotency_key
 from loyalty.models.events import Channel
 from loyalty.observability import logger, metrics
 from loyalty.points.rules import AccrualRule
 from loyalty.points.service import PointsService
 
-tracer = Tracer()
-app = APIGatewayRestResolver()
-register_error_handlers(app)
+app = api("Loyalty points API", "/openapi/points.json")
 
 
 class RedemptionRequest(BaseModel):
@@ -35,9 +32,7 @@ def _json(status: int, body: Any) -> Response[Any]:
 
 @app.post("/customers/<customer_id>/redemptions")
 def redeem(customer_id: str) -> Response[Any]:
-    key = app.current_event.headers.get("Idempotency-Key")
-    if not key or len(key) > 128:
-        raise InvalidInput("Idempotency-Key header (1-128 chars) is required", field="Idempotency-Key")
+    key = idempotency_key(app)
     request = RedemptionRequest.model_validate_json(app.current_event.body or "")
     channel = request.channel.value if request.channel else None
     item, replay = PointsService().redeem(customer_id, request.points, key, channel, request.note)
@@ -90,8 +85,7 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in {"pk", "sk", "entity"}}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

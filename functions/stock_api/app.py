@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -13,15 +12,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from loyalty.errors import InvalidInput
-from loyalty.http import register_error_handlers
+from loyalty.http import api, idempotency_key, principal
 from loyalty.observability import logger, metrics
 from loyalty.stock import service
 from loyalty.stock.model import MAX_SHARDS
 from loyalty.stock.service import ID_PATTERN, ReservationRequest, StockAlertRequest
 
-tracer = Tracer()
-app = APIGatewayRestResolver(enable_validation=True)
-register_error_handlers(app)
+app = api("Loyalty stock API", "/openapi/stock.json")
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
@@ -59,11 +56,7 @@ def configure(sku: Id, config: SkuConfig) -> dict[str, Any]:
 
 @app.post("/reservations", summary="Reserve units for click and collect", tags=["reservations"])
 def reserve(request: ReservationRequest) -> Response[dict[str, Any]]:
-    headers = {k.lower(): v for k, v in (app.current_event.headers or {}).items()}
-    key = (headers.get("idempotency-key") or "").strip()
-    if not key or len(key) > 128:
-        raise InvalidInput("an Idempotency-Key header (1-128 chars) is required", field="Idempotency-Key")
-    item, created = service.create_reservation(request, key)
+    item, created = service.create_reservation(request, idempotency_key(app))
     if created:
         metrics.add_metric("ReservationsCreated", MetricUnit.Count, 1)
         logger.info(
@@ -81,7 +74,7 @@ def reservation(reservation_id: Id) -> dict[str, Any]:
     "/reservations/<reservation_id>/collect", summary="Collected in store (staff)", tags=["reservations"]
 )
 def collect(reservation_id: Id) -> dict[str, Any]:
-    item = service.collect_reservation(reservation_id)
+    item = service.collect_reservation(reservation_id, caller=principal(app))
     metrics.add_metric("ReservationsCollected", MetricUnit.Count, 1)
     return service.reservation_view(item)
 
@@ -98,8 +91,7 @@ def subscribe(
     return _json(201, service.subscribe_alert(customer_id, request))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -139,18 +139,19 @@ def test_bad_signature_and_unknown_routes_are_refused_at_the_front_door(
     assert "POST" in wrong_method.headers["Allow"]
 
 
-def test_staff_routes_need_the_local_staff_token(local_stack: LocalStack) -> None:
+def test_protected_routes_refuse_anonymous_and_forged_callers_and_admit_real_ones(
+    local_stack: LocalStack,
+) -> None:
     staff = [r for r in local_stack.plan.routes if r.auth and r.method in {"GET", "ANY"}]
     if not staff:
-        pytest.skip("no staff GET route in the template yet")
+        pytest.skip("no protected GET route in the template yet")
     path = staff[0].path.replace("{", "").replace("}", "")  # any value fills a parameter
     refused = local_stack.api("GET", path, staff=False)
-    assert refused.status == 403
-    assert refused.json()["error"]["code"] == "forbidden"
+    assert refused.status in {401, 403}
     wrong = local_stack.api("GET", path, staff=False, headers={"Authorization": "Bearer nope"})
-    assert wrong.status == 403
+    assert wrong.status in {401, 403}
     allowed = local_stack.api("GET", path)
-    assert allowed.status not in {403, 502}, allowed.body
+    assert allowed.status not in {401, 403, 502}, allowed.body
 
 
 def test_poisoned_message_ends_in_the_dlq_after_the_redrive_count(local_stack: LocalStack, uid: str) -> None:

@@ -81,7 +81,7 @@ def test_reservation_ready_and_back_in_stock_reach_the_customer(local_stack: Loc
     customer_id = local_stack.api("GET", f"/customers?card={card}").json()["customer_id"]
     # When she reserves the last unit for click and collect, subscribes to the SKU, and stock arrives
     request = {"customer_id": customer_id, "sku": sku, "quantity": 1, "location_id": store}
-    resp = local_stack.api("POST", "/reservations", request, staff=False, headers={"Idempotency-Key": uid})
+    resp = local_stack.api("POST", "/reservations", request, headers={"Idempotency-Key": uid})
     assert resp.status == 201, resp.body
     local_stack.wait_quiet(timeout=90)
     alert = local_stack.api(

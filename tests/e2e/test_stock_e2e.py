@@ -87,7 +87,7 @@ def test_reservation_holds_then_ttl_expiry_gives_the_units_back(local_stack: Loc
     local_stack.wait_quiet()
     # When the customer reserves 2 for click and collect
     request = {"customer_id": customer, "sku": sku, "quantity": 2, "location_id": STORE}
-    resp = local_stack.api("POST", "/reservations", request, staff=False, headers={"Idempotency-Key": uid})
+    resp = local_stack.api("POST", "/reservations", request, headers={"Idempotency-Key": uid})
     assert resp.status == 201, resp.body
     rid = resp.json()["reservation_id"]
     local_stack.wait_quiet()
@@ -100,4 +100,4 @@ def test_reservation_holds_then_ttl_expiry_gives_the_units_back(local_stack: Loc
     # Then the stream's REMOVE released the units
     store = _at(_stock(local_stack, sku), STORE)
     assert (store["available"], store["reserved"]) == (3, 0)
-    assert local_stack.api("GET", f"/reservations/{rid}", staff=False).status == 404
+    assert local_stack.api("GET", f"/reservations/{rid}").status == 404

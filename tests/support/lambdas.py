@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlencode
 
 from loyalty.ingest.signature import signed_headers
 
@@ -80,6 +82,74 @@ def api_event(
         "body": raw,
         "isBase64Encoded": False,
     }
+
+
+#: The staff pool of the sample events under ``events/api`` (set ``STAFF_ISSUER`` to it to replay them).
+SAMPLE_STAFF_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_SAMPLESTAFF"
+DEMO_STORE = "MAD-SOL"
+
+
+def staff_claims(role: str, issuer: str | None = None, store_id: str | None = DEMO_STORE) -> dict[str, str]:
+    """Verified claims of a staff ID token as an HTTP API renders them (groups ``"[a b]"``)."""
+    claims = {
+        "iss": issuer if issuer is not None else os.environ.get("STAFF_ISSUER", SAMPLE_STAFF_ISSUER),
+        "sub": f"sub-{role}",
+        "aud": "staff-console",
+        "token_use": "id",
+        "email": f"{role}@demo.local",
+        "email_verified": "true",
+        "cognito:groups": f"[{role}]",
+        "exp": "4102444800",
+    }
+    if role == "store-staff" and store_id:
+        claims["custom:store_id"] = store_id
+    return claims
+
+
+def http_api_event(
+    method: str,
+    path: str,
+    body: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    resource: str | None = None,
+    *,
+    role: str | None = "admin",
+    claims: dict[str, str] | None = None,
+    iam: bool = False,
+) -> dict[str, Any]:
+    """An HTTP API (2.0) event as API Gateway hands it over after its authorizer: a staff member of
+    ``role`` (``claims`` to give others, ``iam`` for a SigV4 machine caller, ``role=None``: none)."""
+    from devstack.lambda_events import http_api_event as build
+
+    route = resource or path
+    for name, value in (path_parameters or {}).items():
+        if resource is None:
+            route = route.replace(value, "{" + name + "}", 1)
+    authorizer: dict[str, Any] | None = None
+    if iam:
+        arn = "arn:aws:iam::123456789012:user/erp"
+        authorizer = {"iam": {"accessKey": "AKID", "accountId": "123456789012", "userArn": arn}}
+    elif claims is not None or role is not None:
+        authorizer = {
+            "jwt": {"claims": claims if claims is not None else staff_claims(str(role)), "scopes": None}
+        }
+    raw = body.encode() if isinstance(body, str) else body
+    return build(
+        method=method,
+        path=path,
+        route_key=f"{method} {route}",
+        path_parameters=path_parameters or {},
+        headers=list((headers or {}).items()),
+        query=urlencode(query or {}),
+        body=raw or b"",
+        source_ip="127.0.0.1",
+        account="123456789012",
+        api_id="httpapi",
+        authorizer=authorizer,
+        stage="v1",
+    )
 
 
 def signed_webhook(

@@ -13,7 +13,7 @@ from loyalty.identity.resolve import Resolver
 from loyalty.identity.store import IdentityStore
 from loyalty.store.table import Table
 from tests.support.identity import event
-from tests.support.lambdas import LambdaContext, api_event, load_function
+from tests.support.lambdas import LambdaContext, http_api_event, load_function
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def call(
     raw = None if body is None else json.dumps(body)
     headers = {"Content-Type": "application/json"} if raw else {}
     resp = api.handler(
-        api_event(method, path, raw, headers, path_parameters=params, query=query, resource=resource),
+        http_api_event(method, path, raw, headers, path_parameters=params, query=query, resource=resource),
         LambdaContext(),
     )
     return resp["statusCode"], json.loads(resp["body"]) if resp.get("body") else None
@@ -347,7 +347,7 @@ def test_erasure_frees_identifiers_anonymises_events_and_keeps_an_audit(api: Any
 
 
 def test_openapi_document_lists_every_route(api: Any) -> None:
-    status, doc = call(api, "GET", "/openapi.json")
+    status, doc = call(api, "GET", "/openapi/customers.json")
     assert status == 200
     assert {
         "/customers",
@@ -368,7 +368,7 @@ def test_an_aws_fault_is_a_503_with_retry_after(api: Any, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(IdentityStore, "resolve", throttled)
     resp = api.handler(
-        api_event(
+        http_api_event(
             "GET",
             "/customers/c_" + "2" * 32,
             resource="/customers/{customer_id}",
@@ -393,7 +393,9 @@ def test_an_aws_fault_is_a_503_with_retry_after(api: Any, monkeypatch: pytest.Mo
         "customers_openapi.json",
     ],
 )
-def test_sample_events_for_sam_local_invoke_reach_their_route(api: Any, sample: str) -> None:
+def test_sample_events_for_sam_local_invoke_reach_their_route(
+    api: Any, sample: str, sample_issuer: str
+) -> None:
     from tests.support.lambdas import load_event
 
     resp = api.handler(load_event(f"api/{sample}"), LambdaContext())

@@ -48,7 +48,9 @@ def test_every_event_source_is_wired(fn: str, name: str, event: dict[str, Any]) 
 def test_each_kind_of_source_lands_where_it_runs() -> None:
     plan = build_plan(TEMPLATE)
     declared = {(fn, name): ev["Type"] for fn, name, ev in _events()}
-    assert {(r.function, r.event) for r in plan.routes} == {k for k, t in declared.items() if t == "Api"}
+    assert {(r.function, r.event) for r in plan.routes} == {
+        k for k, t in declared.items() if t in {"Api", "HttpApi"}
+    }
     assert {(s.function, s.event) for s in plan.sqs} == {k for k, t in declared.items() if t == "SQS"}
     assert {(s.function, s.event) for s in plan.streams} == {
         k for k, t in declared.items() if t == "DynamoDB"
@@ -145,12 +147,12 @@ def test_a_non_python_runtime_fails_the_plan() -> None:
 def test_staff_routes_carry_their_authorizer() -> None:
     plan = build_plan(TEMPLATE)
     for fn, name, event in _events():
-        if event["Type"] != "Api":
+        if event["Type"] not in {"Api", "HttpApi"}:
             continue
         route = next(r for r in plan.routes if (r.function, r.event) == (fn, name))
         declared = event["Properties"].get("Auth", {}).get("Authorizer")
-        if declared == "AWS_IAM":
-            assert route.auth == "AWS_IAM"
+        if declared not in {None, "NONE"}:
+            assert route.auth == declared
         if declared in {None, "NONE"} and route.api in TEMPLATE["Resources"]:
             default = TEMPLATE["Resources"][route.api]["Properties"].get("Auth", {}).get("DefaultAuthorizer")
             assert route.auth == (None if declared == "NONE" or default in {None, "NONE"} else default)

@@ -16,7 +16,7 @@ from loyalty.analytics.kpis import Kpis, counters_for
 from loyalty.ingest.service import normalise_delivery
 from loyalty.models.events import ChannelEvent
 from loyalty.routing.router import RoutedEvent
-from tests.support.lambdas import LambdaContext, api_event, load_event, load_function, sqs_event
+from tests.support.lambdas import LambdaContext, http_api_event, load_event, load_function, sqs_event
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -134,7 +134,8 @@ def test_handler_counts_and_fails_a_poisoned_message_alone(
 def _get(path: str, day: str) -> tuple[int, dict[str, Any]]:
     api = load_function("kpis_api")
     resp = api.handler(
-        api_event("GET", path, path_parameters={"day": day}, resource="/kpis/daily/{day}"), LambdaContext()
+        http_api_event("GET", path, path_parameters={"day": day}, resource="/kpis/daily/{day}"),
+        LambdaContext(),
     )
     return resp["statusCode"], json.loads(resp["body"])
 

@@ -10,13 +10,13 @@ from loyalty.notify.fanout import Fanout
 from loyalty.notify.sender import send
 from loyalty.store.table import Table
 from tests.support import notify as fx
-from tests.support.lambdas import LambdaContext, api_event, load_function
+from tests.support.lambdas import LambdaContext, http_api_event, load_function
 
 NOON = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 
 
 def _get(customer_id: str, query: dict[str, str] | None = None) -> dict[str, object]:
-    event = api_event(
+    event = http_api_event(
         "GET",
         f"/customers/{customer_id}/notifications",
         path_parameters={"customer_id": customer_id},
@@ -55,7 +55,7 @@ def test_bad_input_is_a_clear_error(stack: Resolver) -> None:
     assert _get("c_1", {"limit": "0"})["statusCode"] == 422
 
 
-def test_the_sample_event_for_sam_local_invoke(stack: Resolver) -> None:
+def test_the_sample_event_for_sam_local_invoke(stack: Resolver, sample_issuer: str) -> None:
     from tests.support.lambdas import load_event
 
     response = load_function("notifications_api").handler(

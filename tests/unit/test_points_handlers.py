@@ -16,7 +16,7 @@ from loyalty.models.events import Channel
 from loyalty.models.merges import CustomerMerged
 from loyalty.points.service import PointsService, clear_rules_cache
 from loyalty.store.table import Table
-from tests.support.lambdas import LambdaContext, api_event, load_event, load_function
+from tests.support.lambdas import LambdaContext, http_api_event, load_event, load_function
 from tests.support.points import order_event, sqs_record
 
 TODAY = datetime.now(UTC)
@@ -59,7 +59,7 @@ def _call(
     api: Any, method: str, path: str, resource: str, params: dict[str, str], **kw: Any
 ) -> tuple[int, Any]:
     body = kw.pop("body", None)
-    event = api_event(
+    event = http_api_event(
         method,
         path,
         json.dumps(body) if isinstance(body, dict) else body,
@@ -401,7 +401,7 @@ def test_concurrent_deliveries_of_orders_and_duplicates_credit_each_order_once()
     assert PointsService().points("c_conc")["pending"] == 10 + 20 + 30 + 40
 
 
-def test_sample_api_events_are_answered(api: Any) -> None:
+def test_sample_api_events_are_answered(api: Any, sample_issuer: str) -> None:
     # Given the sample events for `sam local invoke -e` and a customer with points
     cid = "c_6f1c3c1e2f4b4a599a570d7f8f0b6a11"
     Table().put({"pk": f"CUST#{cid}", "sk": "PROFILE", "entity": "profile", "customer_id": cid})

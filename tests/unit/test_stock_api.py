@@ -11,7 +11,7 @@ import pytest
 from devstack.template import Resolver
 from loyalty.stock import model, service
 from loyalty.stock.service import apply_message, release_expired
-from tests.support.lambdas import LambdaContext, api_event, load_function
+from tests.support.lambdas import LambdaContext, http_api_event, load_function
 from tests.support.stock import adjusted, at, collection, figures, message, profile
 
 SKU = "SKU-JACKET-M"
@@ -38,10 +38,22 @@ def call(
     params: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     resource: str | None = None,
+    role: str | None = "admin",
 ) -> tuple[int, dict[str, Any]]:
     raw = json.dumps(body) if body is not None else None
     hdrs = {"Content-Type": "application/json", **(headers or {})}
-    event = api_event(method, path, raw, hdrs, path_parameters=params, query=query, resource=resource)
+    machine = (resource or path).endswith("/config")  # SKU config is the ERP's (AWS_IAM) route
+    event = http_api_event(
+        method,
+        path,
+        raw,
+        hdrs,
+        path_parameters=params,
+        query=query,
+        resource=resource,
+        role=role,
+        iam=machine,
+    )
     resp = api.handler(event, ctx)
     return resp["statusCode"], json.loads(resp["body"])
 
@@ -276,7 +288,7 @@ def test_sku_config_sets_threshold_and_rebalances_shards(api: Any, lambda_contex
     ],
 )
 def test_sam_local_samples_reach_their_routes(
-    sample: str, status: int, api: Any, lambda_context: LambdaContext
+    sample: str, status: int, api: Any, lambda_context: LambdaContext, sample_issuer: str
 ) -> None:
     from tests.support.lambdas import load_event
 

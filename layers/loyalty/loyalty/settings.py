@@ -24,6 +24,8 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     event_retention_days: int = Field(default=400, alias="EVENT_RETENTION_DAYS", ge=7)
     secrets_max_age_s: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
+    # auth (loyalty.auth): the staff user pool's issuer, to tell staff tokens from customers'
+    staff_issuer: str = Field(default="", alias="STAFF_ISSUER")
     # identity (loyalty.identity.policy): junk identifiers, per-type limits, merge fan-in cap
     identity_blocklist: str = Field(default="", alias="IDENTITY_BLOCKLIST")
     identifier_limits: str = Field(default="", alias="IDENTIFIER_LIMITS")

@@ -22,6 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from loyalty.auth.policy import require_store
+from loyalty.auth.principal import Principal
 from loyalty.errors import Conflict, NotFound, TransientError
 from loyalty.models.events import (
     CancelPayload,
@@ -437,10 +439,14 @@ def get_reservation(reservation_id: str) -> dict[str, Any]:
     return item
 
 
-def collect_reservation(reservation_id: str) -> dict[str, Any]:
-    """The customer picked it up: a sale (on hand and reserved both go down). Idempotent."""
+def collect_reservation(reservation_id: str, caller: Principal | None = None) -> dict[str, Any]:
+    """The customer picked it up: a sale (on hand and reserved both go down). Idempotent.
+
+    ``caller``: store staff collect only at their own store (403 ``other_store``).
+    """
     store = stock_store()
     item = get_reservation(reservation_id)
+    require_store(caller, item["location_id"])
     if item["status"] == "collected":
         return item
     if item["status"] not in {"held", "ready"}:

@@ -236,6 +236,7 @@ class StreamPoller(Loop):
         # operations (issue 13): a consumer that is down (nothing read, records age in the stream),
         # and the clock of the MaximumRecordAgeInSeconds check (tests move it, never sleep)
         self.paused = threading.Event()
+        self.pause_seen = threading.Event()  # set once the loop has stopped reading for the pause
         self.clock: Callable[[], float] = time.time
 
     def open_shards(self) -> None:
@@ -252,6 +253,7 @@ class StreamPoller(Loop):
         while not self.stopping.is_set():
             if self.paused.is_set():
                 self.idle_polls += 1
+                self.pause_seen.set()
                 self.stopping.wait(self.poll_interval_s)
                 continue
             try:

@@ -16,6 +16,9 @@ $(BIN)/.installed: requirements-dev.txt layers/loyalty/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python3.13 not found (the Lambda runtime is python3.13)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	# SAM's translator expands policy templates for the permission test; it pins pydantic ~=2.13
+	# while the runtime pins 2.14 (its policy code does not use pydantic): no dependency resolution
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps aws-sam-translator==1.115.0
 	touch $@
 
 $(SAMVENV)/.installed: requirements-sam.txt

@@ -45,6 +45,20 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def _record_calls() -> None:
+    """With ``DEVSTACK_CALL_LOG`` set, record this function's AWS calls (devstack/calls.py)."""
+    directory = os.environ.get("DEVSTACK_CALL_LOG")
+    if not directory:
+        return
+    sys.path.append(os.environ["DEVSTACK_ROOT"])
+    from pathlib import Path
+
+    from devstack import calls
+
+    function = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    calls.install(calls.file_sink(Path(directory), function), function=function)
+
+
 def main() -> int:
     handler_path, req_fd, resp_fd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     sys.path.pop(0)  # this script's directory is not on a Lambda's path
@@ -56,6 +70,7 @@ def main() -> int:
         responses.flush()
 
     try:
+        _record_calls()
         module_name, attr = handler_path.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), attr)
     except BaseException as exc:

@@ -233,6 +233,11 @@ class StreamPoller(Loop):
         self.delivered = 0
         self.sent_to_failure = 0
         self.delivered_keys: set[str] = set()  # keys of records a successful invocation took
+        # operations (issue 13): a consumer that is down (nothing read, records age in the stream),
+        # and the clock of the MaximumRecordAgeInSeconds check (tests move it, never sleep)
+        self.paused = threading.Event()
+        self.pause_seen = threading.Event()  # set once the loop has stopped reading for the pause
+        self.clock: Callable[[], float] = time.time
 
     def open_shards(self) -> None:
         shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
@@ -246,6 +251,11 @@ class StreamPoller(Loop):
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            if self.paused.is_set():
+                self.idle_polls += 1
+                self.pause_seen.set()
+                self.stopping.wait(self.poll_interval_s)
+                continue
             try:
                 if not self.poll_once():
                     self.stopping.wait(self.poll_interval_s)
@@ -342,7 +352,7 @@ class StreamPoller(Loop):
         if self.source.max_record_age_s < 0:
             return False
         oldest = float(records[0]["dynamodb"]["ApproximateCreationDateTime"])
-        return time.time() - oldest > self.source.max_record_age_s
+        return self.clock() - oldest > self.source.max_record_age_s
 
     def _give_up(
         self, shard_id: str, records: list[dict[str, Any]], attempts: int, condition: str, error: str | None

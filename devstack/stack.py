@@ -246,6 +246,8 @@ class LocalStack:
                 "_HANDLER": fn.handler,
             }
         )
+        if os.environ.get("DEVSTACK_CALL_LOG"):  # record AWS calls (devstack/calls.py)
+            env.update({"DEVSTACK_CALL_LOG": os.environ["DEVSTACK_CALL_LOG"], "DEVSTACK_ROOT": str(ROOT)})
         return env
 
     def _start_workers(self) -> None:

@@ -24,6 +24,9 @@ _TAGS = (
     "FindInMap",
     "GetAZs",
     "ImportValue",
+    "Not",
+    "And",
+    "Or",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,8 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# the local stack's workers record their AWS calls here (tests/unit/test_permissions.py checks them)
+os.environ.setdefault("DEVSTACK_CALL_LOG", tempfile.mkdtemp(prefix="aws-calls-"))
 
 from moto import mock_aws
 
@@ -102,3 +105,9 @@ def sample_issuer(stack: Resolver, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("STAFF_ISSUER", SAMPLE_STAFF_ISSUER)
     get_settings.cache_clear()
     return SAMPLE_STAFF_ISSUER
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The permission check runs last: it checks the AWS calls every other test recorded."""
+    last = [i for i in items if i.name == "test_every_recorded_call_is_allowed"]
+    items[:] = [i for i in items if i not in last] + last

@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from loyalty.errors import Conflict, NotFound
@@ -84,3 +85,17 @@ class EventLog:
             f"EVDAY#{day.isoformat()}", index="gsi1", limit=limit, start_key=cursor
         )
         return [from_item(i) for i in items], last
+
+    def ids_between(self, start: datetime, end: datetime) -> Iterator[str]:
+        """Ids of the events that occurred in ``[start, end]`` (UTC), oldest first, day by day.
+
+        The one place that knows how the per-day index is keyed (the replay tool reads it).
+        """
+        lo, hi = start.astimezone(UTC), end.astimezone(UTC)
+        day = lo.date()
+        while day <= hi.date():
+            for item in self.table.query_all(
+                f"EVDAY#{day.isoformat()}", index="gsi1", sk_between=(lo.isoformat(), f"{hi.isoformat()}#~")
+            ):
+                yield str(item["event_id"])
+            day += timedelta(days=1)

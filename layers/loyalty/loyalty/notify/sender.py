@@ -104,17 +104,15 @@ def _failed(
 
 
 def backoff(channel: str, receipt_handle: str, receive_count: int) -> None:
-    """Delay the next delivery exponentially (30 s, 60 s, 120 s ... at most 15 min); best effort."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    """Delay the next delivery exponentially (30 s, 60 s, 120 s ... at most 15 min).
 
+    A failure is not swallowed (it hid a missing ``sqs:ChangeMessageVisibility`` permission): it
+    propagates, chained to the send failure, and the message fails and is retried as it would be.
+    """
     from loyalty import aws
     from loyalty.notify.fanout import queue_url
-    from loyalty.observability import logger
 
     delay = min(30 * 2 ** max(receive_count - 1, 0), 900)
-    try:
-        aws.client("sqs").change_message_visibility(
-            QueueUrl=queue_url(get_settings(), channel), ReceiptHandle=receipt_handle, VisibilityTimeout=delay
-        )
-    except (ClientError, BotoCoreError) as err:  # the queue's own visibility timeout still applies
-        logger.warning("cannot delay retry", extra={"error": str(err), "channel": channel})
+    aws.client("sqs").change_message_visibility(
+        QueueUrl=queue_url(get_settings(), channel), ReceiptHandle=receipt_handle, VisibilityTimeout=delay
+    )

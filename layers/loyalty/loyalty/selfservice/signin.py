@@ -120,7 +120,7 @@ class CustomerFinder:
             "sign-in linked",
             extra={
                 "customer_id": profile["customer_id"],
-                "created": result.created,
+                "new_customer": result.created,
                 "event_id": event.event_id,
             },
         )

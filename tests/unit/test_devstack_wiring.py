@@ -48,7 +48,9 @@ def test_every_event_source_is_wired(fn: str, name: str, event: dict[str, Any]) 
 def test_each_kind_of_source_lands_where_it_runs() -> None:
     plan = build_plan(TEMPLATE)
     declared = {(fn, name): ev["Type"] for fn, name, ev in _events()}
-    assert {(r.function, r.event) for r in plan.routes} == {k for k, t in declared.items() if t == "Api"}
+    assert {(r.function, r.event) for r in plan.routes} == {
+        k for k, t in declared.items() if t in {"Api", "HttpApi"}
+    }
     assert {(s.function, s.event) for s in plan.sqs} == {k for k, t in declared.items() if t == "SQS"}
     assert {(s.function, s.event) for s in plan.streams} == {
         k for k, t in declared.items() if t == "DynamoDB"

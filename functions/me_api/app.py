@@ -130,7 +130,7 @@ def stock_alert(request: Annotated[StockAlertRequest, Body()]) -> Response[Any]:
     return _json(201, SelfService().subscribe_alert(_me(), request))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -91,6 +91,15 @@ def subscribe(
     return _json(201, service.subscribe_alert(customer_id, request))
 
 
+@app.get(
+    "/customers/<customer_id>/reservations",
+    summary="A customer's reservations, newest first (staff)",
+    tags=["reservations"],
+)
+def customer_reservations(customer_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict[str, Any]:
+    return {"reservations": service.customer_reservations(customer_id)}
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

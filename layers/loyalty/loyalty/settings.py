@@ -37,6 +37,10 @@ class Settings(BaseModel):
     low_stock_threshold: int = Field(default=3, alias="LOW_STOCK_THRESHOLD", ge=0)
     online_locations: str = Field(default="WEB-FULFILMENT", alias="STOCK_ONLINE_LOCATIONS")
     stock_move_retention_days: int = Field(default=40, alias="STOCK_MOVE_RETENTION_DAYS", ge=1)
+    # customer self-service (loyalty.selfservice): the staff pool's issuer, reservation caps
+    staff_issuer: str = Field(default="", alias="STAFF_ISSUER")
+    reservation_cap_active: int = Field(default=5, alias="RESERVATION_CAP_ACTIVE", ge=1, le=100)
+    reservation_cap_units_per_sku: int = Field(default=3, alias="RESERVATION_CAP_UNITS_PER_SKU", ge=1, le=100)
     # points (loyalty.points): return windows per channel (JSON), expiry, warnings, tier grace
     points_return_windows: str = Field(
         default='{"web": 30, "app": 30, "chat": 14, "pos": 14}', alias="POINTS_RETURN_WINDOWS"

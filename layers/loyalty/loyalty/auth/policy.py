@@ -57,6 +57,7 @@ POLICY: dict[str, Rule] = {
     "GET /customers/{customer_id}/points": Rule(roles=CUSTOMER_360),
     "GET /customers/{customer_id}/ledger": Rule(roles=CUSTOMER_360),
     "GET /customers/{customer_id}/notifications": Rule(roles=CUSTOMER_360),
+    "GET /customers/{customer_id}/reservations": Rule(roles=CUSTOMER_360),
     "PATCH /customers/{customer_id}": Rule(roles=frozenset({Role.PRIVACY})),  # rectification
     "DELETE /customers/{customer_id}": Rule(roles=frozenset({Role.PRIVACY})),  # erasure
     "POST /customers/{customer_id}/unmerge": Rule(),

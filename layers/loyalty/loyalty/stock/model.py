@@ -11,6 +11,10 @@ Every figure lives in the ``SKU#<sku>`` collection (see docs/data-model.md, "Sto
 - ``SIG#<loc>#<ts>#<signal>`` ``stock_signal`` out_of_stock / back_in_stock / low_stock (INSERT)
 - ``ALERT#<loc|ONLINE>#<customer_id>`` ``stock_alert`` back-in-stock subscriptions
 
+Reservations are ``RES#<id>`` / ``RES``; each also has a pointer in its customer's collection,
+``CUST#<customer_id>`` / ``RES#<id>`` (``customer_reservation``, written in the reservation's own
+transaction, same TTL), and capped reservations bump ``CUST#<customer_id>`` / ``RESGUARD``.
+
 Invariants of every shard: ``on_hand >= 0``, ``reserved >= 0``, ``available >= 0`` and
 ``available == on_hand - reserved`` (so ``reserved <= on_hand``).
 """
@@ -31,6 +35,9 @@ SIGNAL_ENTITY = "stock_signal"
 ALERT_ENTITY = "stock_alert"
 ORDER_ENTITY = "stock_order"
 RESERVATION_ENTITY = "reservation"
+CUSTOMER_RESERVATION_ENTITY = "customer_reservation"
+RESERVATION_GUARD_ENTITY = "reservation_guard"
+CUSTOMER_RESERVATION_PREFIX = "RES#"
 MAX_SHARDS = 32
 
 Signal = Literal["out_of_stock", "back_in_stock", "low_stock"]
@@ -85,6 +92,16 @@ def order_key(channel: str, order_id: str) -> tuple[str, str]:
 
 def reservation_key(reservation_id: str) -> tuple[str, str]:
     return f"RES#{reservation_id}", "RES"
+
+
+def customer_reservation_key(customer_id: str, reservation_id: str) -> tuple[str, str]:
+    """A customer's pointer to one reservation (reservations by customer, in their collection)."""
+    return f"CUST#{customer_id}", f"{CUSTOMER_RESERVATION_PREFIX}{reservation_id}"
+
+
+def reservation_guard_key(customer_id: str) -> tuple[str, str]:
+    """The version item that serialises a customer's capped reservations (caps under races)."""
+    return f"CUST#{customer_id}", "RESGUARD"
 
 
 def reservation_due_pk(day: str) -> str:

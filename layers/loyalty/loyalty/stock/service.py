@@ -17,6 +17,7 @@ import hashlib
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from loyalty.auth.policy import require_store
 from loyalty.auth.principal import Principal
-from loyalty.errors import Conflict, NotFound, TransientError
+from loyalty.errors import Conflict, NotFound, TransientError, Unprocessable
 from loyalty.models.events import (
     CancelPayload,
     ChannelEvent,
@@ -33,7 +34,7 @@ from loyalty.models.events import (
     RefundPayload,
     StockPayload,
 )
-from loyalty.models.reservations import LAPSED_KIND, ReservationLapsed
+from loyalty.models.reservations import ACTIVE_STATUSES, LAPSED_KIND, ReservationLapsed
 from loyalty.routing.router import RoutedEvent
 from loyalty.settings import Settings, get_settings
 from loyalty.stock import model
@@ -44,6 +45,7 @@ _RES_NS = uuid.UUID("0b8f5d3e-7c1a-4e2b-9d6f-3a5c7e9b1d20")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 SIGNAL_RETENTION_DAYS = 30
 MAX_BATCH_SKUS = 50
+CAPPED_ATTEMPTS = 8
 
 
 def _now() -> datetime:
@@ -378,8 +380,44 @@ def resolve_customer(store: StockStore, customer_id: str) -> str:
     return survivor
 
 
-def create_reservation(request: ReservationRequest, idempotency_key: str) -> tuple[dict[str, Any], bool]:
-    """Hold stock for click and collect; (reservation, created). Replays return the original."""
+@dataclass(frozen=True)
+class ReservationCaps:
+    """Per-customer limits (customer self-service): active reservations, units of one SKU held."""
+
+    active: int
+    units_per_sku: int
+
+
+def check_caps(active: list[dict[str, Any]], request: ReservationRequest, caps: ReservationCaps) -> None:
+    """Refuse a reservation that would take the customer over a cap (422 alone, 409 with others)."""
+    if request.quantity > caps.units_per_sku:
+        raise Unprocessable(
+            f"at most {caps.units_per_sku} units of one SKU can be reserved",
+            code="units_per_sku_cap",
+            field="quantity",
+        )
+    if len(active) >= caps.active:
+        raise Conflict(
+            f"at most {caps.active} reservations can be active at once", code="active_reservations_cap"
+        )
+    held = sum(int(r["quantity"]) for r in active if r["sku"] == request.sku)
+    if held + request.quantity > caps.units_per_sku:
+        raise Conflict(
+            f"{held} units of {request.sku} are already reserved; at most {caps.units_per_sku}",
+            code="units_per_sku_cap",
+            field="quantity",
+        )
+
+
+def create_reservation(
+    request: ReservationRequest, idempotency_key: str, caps: ReservationCaps | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Hold stock for click and collect; (reservation, created). Replays return the original.
+
+    With ``caps``, the customer's active reservations are read after their ``RESGUARD`` version
+    and the reservation commits only if that version is unchanged: racing requests of one
+    customer are serialised, so together they never exceed a cap.
+    """
     settings = get_settings()
     store = stock_store(settings)
     rid = "res_" + uuid.uuid5(_RES_NS, f"{request.customer_id}:{idempotency_key}").hex
@@ -409,17 +447,33 @@ def create_reservation(request: ReservationRequest, idempotency_key: str) -> tup
         "gsi1pk": model.reservation_due_pk(hold_until.date().isoformat()),
         "gsi1sk": f"{model.stamp(hold_until)}#{rid}",
     }
-    try:
-        item["allocations"] = store.reserve(item, active=active_shards(store, request.sku))
-    except Conflict as err:
-        if err.code != "reservation_exists":
-            raise
-        raced = store.get_reservation(rid)
-        if raced is None:
-            raise TransientError("reservation raced and vanished") from err
-        return _replay(raced, fingerprint), False
-    evaluate_signals(store, request.sku, request.location_id)
-    return item, True
+    for _ in range(CAPPED_ATTEMPTS):
+        guard = None
+        if caps is not None:
+            guard = store.reservation_guard(customer_id)
+            mine = store.customer_reservations(store.customer_ids(customer_id))
+            check_caps([r for r in mine if r.get("status") in ACTIVE_STATUSES], request, caps)
+        try:
+            item["allocations"] = store.reserve(item, active=active_shards(store, request.sku), guard=guard)
+        except Conflict as err:
+            if err.code == "reservations_changed":
+                continue  # another reservation of this customer committed: count again
+            if err.code != "reservation_exists":
+                raise
+            raced = store.get_reservation(rid)
+            if raced is None:
+                raise TransientError("reservation raced and vanished") from err
+            return _replay(raced, fingerprint), False
+        evaluate_signals(store, request.sku, request.location_id)
+        return item, True
+    raise TransientError(f"reservations of {customer_id} kept changing; retry")
+
+
+def customer_reservations(customer_id: str) -> list[dict[str, Any]]:
+    """Every reservation of a customer still on record (their absorbed ids' too), newest first."""
+    store = stock_store()
+    survivor = resolve_customer(store, customer_id)
+    return [reservation_view(i) for i in store.customer_reservations(store.customer_ids(survivor))]
 
 
 def _replay(existing: dict[str, Any], fingerprint: str) -> dict[str, Any]:

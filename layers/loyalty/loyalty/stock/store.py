@@ -361,27 +361,26 @@ class StockStore:
         raise TransientError(f"stock of {sku} at {location_id} kept changing during a rebalance; retry")
 
     # -- reservations ---------------------------------------------------------------------------
-    def reserve(self, reservation: Item, *, active: int = 1) -> dict[str, int]:
+    def reserve(self, reservation: Item, *, active: int = 1, guard: int | None = None) -> dict[str, int]:
         """Put ``reservation`` (new) and hold its units on the shards; its ``allocations`` returned.
 
+        The same transaction puts the reservation's pointer in its customer's collection (the
+        "reservations of a customer" query). With ``guard`` (the version of the customer's
+        ``RESGUARD`` read before the caps were checked) it also moves that version on, so two
+        capped reservations of one customer never both commit on the same reading.
+
         Raises Conflict ``reservation_exists`` when the id exists, ``insufficient_stock`` when the
-        location does not have the quantity available.
+        location does not have the quantity available, ``reservations_changed`` when another
+        guarded reservation of the customer committed since ``guard`` was read.
         """
         sku, location_id, units = reservation["sku"], reservation["location_id"], reservation["quantity"]
+        extra = [tx_put(self._customer_pointer(reservation))]
+        if guard is not None:
+            extra.append(self._guard_update(reservation["customer_id"], guard))
         for shard in _fast_order(active):
             allocations = {str(shard): units}
-            try:
-                self.table.transact(
-                    [
-                        tx_put_new({**reservation, "allocations": allocations}),
-                        shard_update(sku, location_id, shard, "reserve", units),
-                    ]
-                )
-            except TransactionCancelled as err:
-                if err.reasons[0] == _CCF:
-                    raise Conflict("reservation exists", code="reservation_exists") from err
-                continue
-            return allocations
+            if self._try_reserve(reservation, allocations, extra):
+                return allocations
         for _ in range(ATTEMPTS):
             plan = model.plan_take(self.shards(sku, location_id), units, partial=False)
             if not plan:
@@ -391,16 +390,66 @@ class StockStore:
                     field="quantity",
                 )
             allocations = {str(n): q for n, q in plan.items()}
-            actions = [tx_put_new({**reservation, "allocations": allocations})]
-            actions += [shard_update(sku, location_id, n, "reserve", q) for n, q in plan.items()]
-            try:
-                self.table.transact(actions)
-            except TransactionCancelled as err:
-                if err.reasons[0] == _CCF:
-                    raise Conflict("reservation exists", code="reservation_exists") from err
-                continue
-            return allocations
+            if self._try_reserve(reservation, allocations, extra):
+                return allocations
         raise TransientError(f"stock of {sku} at {location_id} kept changing; retry")
+
+    def _try_reserve(
+        self, reservation: Item, allocations: dict[str, int], extra: list[dict[str, Any]]
+    ) -> bool:
+        """One reserve transaction; False when a shard condition failed (plan again)."""
+        sku, location_id = reservation["sku"], reservation["location_id"]
+        actions = [tx_put_new({**reservation, "allocations": allocations}), *extra]
+        actions += [shard_update(sku, location_id, int(n), "reserve", q) for n, q in allocations.items()]
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            if err.reasons[0] == _CCF:
+                raise Conflict("reservation exists", code="reservation_exists") from err
+            if any(r == _CCF for r in err.reasons[1 : len(extra) + 1]):
+                raise Conflict("the customer's reservations changed", code="reservations_changed") from err
+            return False
+        return True
+
+    def _customer_pointer(self, reservation: Item) -> Item:
+        pk, sk = model.customer_reservation_key(reservation["customer_id"], reservation["reservation_id"])
+        keep = ("reservation_id", "customer_id", "sku", "location_id", "created_at", "expires_at")
+        return {"pk": pk, "sk": sk, "entity": model.CUSTOMER_RESERVATION_ENTITY} | {
+            k: reservation[k] for k in keep if k in reservation
+        }
+
+    @staticmethod
+    def _guard_update(customer_id: str, version: int) -> dict[str, Any]:
+        values: dict[str, Any] = {":next": version + 1, ":en": model.RESERVATION_GUARD_ENTITY}
+        if version:
+            condition = "#ver = :v"
+            values[":v"] = version
+        else:
+            condition = "attribute_not_exists(#ver)"
+        return tx_update(
+            *model.reservation_guard_key(customer_id),
+            "SET #ver = :next, #en = :en",
+            condition,
+            {"#ver": "version", "#en": "entity"},
+            values,
+        )
+
+    def reservation_guard(self, customer_id: str) -> int:
+        """The version of a customer's ``RESGUARD`` (0 before their first capped reservation)."""
+        item = self.table.get(*model.reservation_guard_key(customer_id))
+        return int(item.get("version", 0)) if item else 0
+
+    def customer_reservations(self, customer_ids: list[str]) -> list[Item]:
+        """Reservations of a customer (and the ids it absorbed), newest first (pointers + BatchGet)."""
+        keys = [
+            model.reservation_key(pointer["reservation_id"])
+            for cid in customer_ids
+            for pointer in self.table.query_all(
+                f"CUST#{cid}", sk_prefix=model.CUSTOMER_RESERVATION_PREFIX, consistent=True
+            )
+        ]
+        items = self.table.batch_get(keys) if keys else []
+        return sorted(items, key=lambda i: (str(i.get("created_at", "")), i["reservation_id"]), reverse=True)
 
     def get_reservation(self, reservation_id: str) -> Item | None:
         return self.table.get(*model.reservation_key(reservation_id))
@@ -500,6 +549,11 @@ class StockStore:
         return True
 
     # -- customers (read only: identity owns these items) ------------------------------------------
+    def customer_ids(self, customer_id: str) -> list[str]:
+        """A live customer's id and the ids it absorbed (whose items stay under their own keys)."""
+        profile = self.table.get(f"CUST#{customer_id}", "PROFILE", consistent=False) or {}
+        return [customer_id, *(profile.get("absorbed_ids") or [])]
+
     def survivor_of(self, customer_id: str) -> str | None:
         """The surviving id of a customer (REDIRECT items followed); None when no profile exists."""
         current = customer_id

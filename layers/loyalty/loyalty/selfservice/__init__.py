@@ -1,0 +1,1 @@
+"""Customer self-service (``/me``): a signed-in customer's own profile, points and reservations."""

@@ -1,0 +1,80 @@
+"""Shapes of the ``/me`` API: what a customer may send and what they see of themselves."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loyalty.identity.views import ConsentChannel, CustomerView, PointsView
+from loyalty.stock.service import ID_PATTERN
+
+SelfServiceChannel = Literal["web", "app"]
+
+
+class PreferencesPatch(BaseModel):
+    """Consents per channel and language, stated by the customer (a verified statement)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    consents: dict[ConsentChannel, bool] = Field(default_factory=dict)
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    channel: SelfServiceChannel = Field(default="web", description="where the customer made the change")
+
+
+class MeRedemptionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: int = Field(ge=1, le=1_000_000)
+    channel: SelfServiceChannel | None = None
+    note: str | None = Field(default=None, max_length=256)
+
+
+class MeReservationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(pattern=ID_PATTERN)
+    quantity: int = Field(ge=1, le=100)
+    location_id: str = Field(pattern=ID_PATTERN)
+
+
+class MeProfile(BaseModel):
+    first_name: str | None = None
+    last_name: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    birthday: str | None = None
+    postal_code: str | None = None
+    preferred_channel: str | None = None
+
+
+class MeConsent(BaseModel):
+    granted: bool
+    at: str
+
+
+class MeIdentifier(BaseModel):
+    type: str
+    value: str
+
+
+class MeView(BaseModel):
+    """A customer's own profile: no provenance, no merge history, nobody else's data."""
+
+    customer_id: str
+    created_at: str
+    profile: MeProfile
+    identifiers: list[MeIdentifier]
+    consents: dict[str, MeConsent]
+    points: PointsView | None = None
+
+    @classmethod
+    def of(cls, view: CustomerView) -> MeView:
+        return cls(
+            customer_id=view.customer_id,
+            created_at=view.created_at,
+            profile=MeProfile.model_validate(view.profile.model_dump(exclude={"field_sources"})),
+            identifiers=[MeIdentifier(type=i.type, value=i.value) for i in view.identifiers],
+            consents={ch: MeConsent(granted=c.granted, at=c.at) for ch, c in view.consents.items()},
+            points=view.points,
+        )

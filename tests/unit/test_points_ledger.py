@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devstack.template import Resolver
+from loyalty.customers import customer_pk
 from loyalty.errors import Unprocessable
 from loyalty.models.events import Channel
 from loyalty.models.merges import CustomerMerged
-from loyalty.points.model import customer_pk
 from loyalty.points.service import PointsService, clear_rules_cache
 from loyalty.routing.router import RoutedEvent
 from loyalty.settings import get_settings

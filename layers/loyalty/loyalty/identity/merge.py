@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from loyalty.customers import customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict, NotFound, TransientError
 from loyalty.identity import profile as rules
 from loyalty.identity.reviews import unmerged_review_item
@@ -38,8 +39,6 @@ from loyalty.identity.store import (
     identifier_of,
     merge_key,
     profile_item,
-    profile_key,
-    redirect_key,
     strip_keys,
 )
 from loyalty.models.merges import MERGE_ENTITY, CustomerMerged
@@ -128,7 +127,7 @@ class MergeEngine:
 
     def _move_identifiers(self, merge_id: str, survivor: str, absorbed: str) -> None:
         while True:
-            items, _ = self.table.query(f"CUST#{absorbed}", sk_prefix="ID#", limit=CHUNK, consistent=True)
+            items, _ = self.table.query(customer_pk(absorbed), sk_prefix="ID#", limit=CHUNK, consistent=True)
             if not items:
                 return
             actions = []
@@ -221,7 +220,7 @@ class MergeEngine:
                 tx_put(
                     {
                         "pk": redirect_key(a)[0],
-                        "sk": "REDIRECT",
+                        "sk": redirect_key(a)[1],
                         "entity": "redirect",
                         "customer_id": a,
                         "survivor_id": survivor_id,

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from loyalty.customers import PROFILE_SK, customer_id_of
 from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.identity import profile as rules
 from loyalty.identity.merge import MergeEngine, survivor_of
@@ -54,7 +55,7 @@ def _entry(item: Item) -> TimelineEntry:
         occurred_at=str(item.get("occurred_at") or item.get("at") or item["sk"].split("#")[1]),
         channel=item.get("channel"),
         type=str(item.get("type") or item.get("intent") or entity),
-        customer_id=str(item.get("customer_id") or item["pk"].removeprefix("CUST#")),
+        customer_id=str(item.get("customer_id") or customer_id_of(item["pk"])),
         summary={k: str(v) for k, v in summary.items()},
     )
 
@@ -244,7 +245,7 @@ class CustomerService:
         for cid in ids:
             for item in self.store.collection(cid):
                 sk = item["sk"]
-                if sk == "PROFILE":
+                if sk == PROFILE_SK:
                     merges |= set(item.get("merges") or [])
                     continue
                 if sk.startswith("ID#"):

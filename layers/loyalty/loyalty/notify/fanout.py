@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty import aws
+from loyalty.customers import customer_pk
 from loyalty.errors import TransientError
 from loyalty.notify import policy
 from loyalty.notify.catalogue import RULES, Trigger, match
@@ -26,7 +27,6 @@ from loyalty.notify.store import (
     BudgetRace,
     Duplicate,
     NotifyStore,
-    customer_pk,
     due_key,
     log_sk,
     message_sk,

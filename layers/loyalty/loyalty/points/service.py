@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from loyalty.customers import customer_pk
 from loyalty.errors import Conflict, InvalidInput, NotFound, TransientError
 from loyalty.models.events import CancelPayload, OrderPayload, RefundPayload
 from loyalty.models.merges import CustomerMerged
@@ -20,7 +21,6 @@ from loyalty.points.model import (
     EXPIRING_ENTITY,
     MERGE_ENTITY,
     Lot,
-    customer_pk,
     expiring_sk,
     merge_sk,
     waiting_sk,

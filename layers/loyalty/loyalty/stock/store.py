@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from loyalty import customers
 from loyalty.errors import Conflict, TransientError
 from loyalty.stock import model
 from loyalty.stock.model import Shard
@@ -502,13 +503,8 @@ class StockStore:
     # -- customers (read only: identity owns these items) ------------------------------------------
     def survivor_of(self, customer_id: str) -> str | None:
         """The surviving id of a customer (REDIRECT items followed); None when no profile exists."""
-        current = customer_id
-        for _ in range(5):
-            redirect = self.table.get(f"CUST#{current}", "REDIRECT", consistent=False)
-            if not redirect:
-                break
-            current = redirect["survivor_id"]
-        if self.table.get(f"CUST#{current}", "PROFILE", consistent=False) is None:
+        current = customers.resolve(self.table, customer_id, consistent=False)
+        if self.table.get(*customers.profile_key(current), consistent=False) is None:
             return None
         return current
 

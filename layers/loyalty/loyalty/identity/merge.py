@@ -42,6 +42,7 @@ from loyalty.identity.store import (
     strip_keys,
 )
 from loyalty.models.merges import MERGE_ENTITY, CustomerMerged
+from loyalty.retry import Again, retry
 from loyalty.store.table import Item, tx_delete, tx_put, tx_put_new, tx_update
 
 CHUNK = 32  # identifiers per transaction: 3 actions each + the journal = 97 <= 100
@@ -163,7 +164,8 @@ class MergeEngine:
             self.checkpoint("moved")
 
     def _finalize(self, merge_id: str) -> None:
-        for _ in range(8):
+
+        def attempt(_: int) -> None:
             journal = self.table.get(*merge_key(merge_id, "JOURNAL"))
             if journal is None or journal["status"] == "done":
                 return
@@ -172,14 +174,12 @@ class MergeEngine:
             survivor = self.store.profile(survivor_id)
             parts = self.store.profiles(absorbed_ids)
             if survivor is None or survivor.get("lock") != merge_id or len(parts) != len(absorbed_ids):
-                continue  # a helper finished it between our reads: the journal says done next time
-            try:
-                self.table.transact(self._finalize_actions(journal, survivor, parts))
-            except Conflict:
-                continue  # the survivor's profile changed meanwhile (or a helper finished): re-read
+                raise Again("a helper finished it between our reads: the journal says done next time")
+            # Conflict: the survivor's profile changed meanwhile (or a helper finished): re-read
+            self.table.transact(self._finalize_actions(journal, survivor, parts))
             self.checkpoint("finalized")
-            return
-        raise TransientError(f"merge {merge_id} could not finalize (profile kept changing)")
+
+        retry(attempt, attempts=8, on=(Again, Conflict), what=f"merge {merge_id} finalization")
 
     def _finalize_actions(
         self, journal: Item, survivor: Item, parts: dict[str, Item]
@@ -330,49 +330,44 @@ class MergeEngine:
         moved: list[Item] = log.get("moved", [])
         for start in range(0, len(moved), CHUNK):
             self._move_back(survivor_id, moved[start : start + CHUNK])
-        for _ in range(8):
+
+        def attempt(_: int) -> None:
             survivor = self.store.profile(survivor_id)
             if survivor is None or survivor.get("lock") != UNMERGE_LOCK + merge_id:
                 return  # finished by a helper
-            try:
-                self.table.transact(self._unmerge_actions(log, survivor))
-            except Conflict:
-                continue
+            self.table.transact(self._unmerge_actions(log, survivor))
             self.checkpoint("unmerged")
-            return
-        raise TransientError(f"unmerge of {merge_id} could not finalize")
+
+        retry(attempt, attempts=8, on=Conflict, what=f"unmerge of {merge_id}")
 
     def _move_back(self, survivor_id: str, moved: Sequence[Item]) -> None:
-        for _ in range(8):
-            idents = [identifier_of(m) for m in moved]
-            owners = self.store.owners(idents)
-            actions = []
-            for entry, ident in zip(moved, idents, strict=True):
-                if owners.get(ident) != survivor_id:
-                    continue  # already moved back, or erased / re-attached since
-                contact = self.table.get(*contact_key(survivor_id, ident))
-                channel = contact["channel"] if contact else "merge"
-                at = contact["attached_at"] if contact else rules.iso(datetime.now(UTC))
-                origin = entry["customer_id"]
-                actions.append(
-                    tx_update(
-                        *ident_key(ident),
-                        "SET customer_id = :a",
-                        "customer_id = :s",
-                        values={":a": origin, ":s": survivor_id},
-                    )
+        retry(lambda _: self._move_back_once(survivor_id, moved), attempts=8, on=Conflict, what="unmerge")
+
+    def _move_back_once(self, survivor_id: str, moved: Sequence[Item]) -> None:
+        idents = [identifier_of(m) for m in moved]
+        owners = self.store.owners(idents)
+        actions = []
+        for entry, ident in zip(moved, idents, strict=True):
+            if owners.get(ident) != survivor_id:
+                continue  # already moved back, or erased / re-attached since
+            contact = self.table.get(*contact_key(survivor_id, ident))
+            channel = contact["channel"] if contact else "merge"
+            at = contact["attached_at"] if contact else rules.iso(datetime.now(UTC))
+            origin = entry["customer_id"]
+            actions.append(
+                tx_update(
+                    *ident_key(ident),
+                    "SET customer_id = :a",
+                    "customer_id = :s",
+                    values={":a": origin, ":s": survivor_id},
                 )
-                actions.append(tx_put(contact_item(ident, origin, channel, at)))
-                actions.append(tx_delete(*contact_key(survivor_id, ident)))
-            if not actions:
-                return
-            try:
-                self.table.transact(actions)
-            except Conflict:
-                continue
-            self.checkpoint("moved-back")
+            )
+            actions.append(tx_put(contact_item(ident, origin, channel, at)))
+            actions.append(tx_delete(*contact_key(survivor_id, ident)))
+        if not actions:
             return
-        raise TransientError("identifiers kept changing during unmerge")
+        self.table.transact(actions)
+        self.checkpoint("moved-back")
 
     def _unmerge_actions(self, log: Item, survivor: Item) -> list[dict[str, Any]]:
         merge_id = log["merge_id"]

@@ -30,6 +30,7 @@ from loyalty.identity.views import (
 from loyalty.models.events import ChannelEvent, MessagePayload, ProfilePayload
 from loyalty.models.identifiers import Identifier, IdentifierType, InvalidIdentifier
 from loyalty.observability import logger
+from loyalty.retry import Again, retry
 from loyalty.store.table import Item
 
 #: lookup query parameter -> identifier type
@@ -150,22 +151,22 @@ class CustomerService:
         }
         if not facts and not consents:
             raise InvalidInput("nothing to change", code="empty_patch")
-        for _ in range(8):
+
+        def attempt(_: int) -> Item:
             prof = self._live(customer_id)
             if prof.get("lock"):
                 self.engine.resume(prof["lock"])
-                continue
+                raise Again("a merge held the profile: helped it finish")
             rules.apply_facts(prof, facts)
             rules.apply_consents(prof, consents)
-            try:
-                self.store.save_profile(prof)
-            except Conflict:
-                continue
-            logger.info(
-                "profile edited by staff", extra={"customer_id": prof["customer_id"], "fields": sorted(facts)}
-            )
-            return self.view(prof["customer_id"])
-        raise Conflict("the profile kept changing; retry", code="profile_busy")
+            return self.store.save_profile(prof)
+
+        busy = Conflict("the profile kept changing; retry", code="profile_busy")
+        prof = retry(attempt, attempts=8, on=(Again, Conflict), what="profile edit", exhausted=busy)
+        logger.info(
+            "profile edited by staff", extra={"customer_id": prof["customer_id"], "fields": sorted(facts)}
+        )
+        return self.view(prof["customer_id"])
 
     # -- merge reviews -------------------------------------------------------------------------
     def list_reviews(self, status: str, limit: int, cursor: str | None) -> ReviewPage:

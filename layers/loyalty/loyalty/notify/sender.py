@@ -105,16 +105,13 @@ def _failed(
 
 def backoff(channel: str, receipt_handle: str, receive_count: int) -> None:
     """Delay the next delivery exponentially (30 s, 60 s, 120 s ... at most 15 min); best effort."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from loyalty import aws
+    from loyalty import queue
+    from loyalty.errors import TransientError
     from loyalty.notify.fanout import queue_url
     from loyalty.observability import logger
 
     delay = min(30 * 2 ** max(receive_count - 1, 0), 900)
     try:
-        aws.client("sqs").change_message_visibility(
-            QueueUrl=queue_url(get_settings(), channel), ReceiptHandle=receipt_handle, VisibilityTimeout=delay
-        )
-    except (ClientError, BotoCoreError) as err:  # the queue's own visibility timeout still applies
+        queue.delay(queue_url(get_settings(), channel), receipt_handle, delay)
+    except TransientError as err:  # the queue's own visibility timeout still applies
         logger.warning("cannot delay retry", extra={"error": str(err), "channel": channel})

@@ -33,6 +33,7 @@ from loyalty.identity.store import (
     ACTIVE,
     JOURNAL_ENTITY,
     IdentityStore,
+    close_journal,
     contact_item,
     contact_key,
     ident_key,
@@ -258,15 +259,7 @@ class MergeEngine:
                 }
             )
         )
-        actions.append(
-            tx_update(
-                *merge_key(merge_id, "JOURNAL"),
-                "SET #st = :done, finished_at = :at",
-                "#st = :started",
-                names={"#st": "status"},
-                values={":done": "done", ":started": "started", ":at": rules.iso(now)},
-            )
-        )
+        actions.append(close_journal(merge_id, "JOURNAL", rules.iso(now)))
         return actions
 
     # -- unmerge -------------------------------------------------------------------------------
@@ -431,13 +424,5 @@ class MergeEngine:
                 }
             )
         )
-        actions.append(
-            tx_update(
-                *merge_key(merge_id, "UNJOURNAL"),
-                "SET #st = :done, finished_at = :at",
-                "#st = :started",
-                names={"#st": "status"},
-                values={":done": "done", ":started": "started", ":at": rules.iso(now)},
-            )
-        )
+        actions.append(close_journal(merge_id, "UNJOURNAL", rules.iso(now)))
         return actions

@@ -22,7 +22,7 @@ from loyalty import customers
 from loyalty.customers import customer_pk, profile_key
 from loyalty.errors import Conflict
 from loyalty.models.identifiers import Identifier, IdentifierType
-from loyalty.store.table import Item, Table, tx_check, tx_delete, tx_put, tx_put_new
+from loyalty.store.table import Item, Table, tx_check, tx_delete, tx_put, tx_put_new, tx_update
 
 PROFILE_ENTITY = "profile"
 IDENTIFIER_ENTITY = "identifier"
@@ -52,6 +52,17 @@ def timeline_key(customer_id: str, at: str, event_id: str) -> tuple[str, str]:
 def merge_key(merge_id: str, part: str = "MERGE") -> tuple[str, str]:
     """``part``: JOURNAL (progress), MERGE (the log item), UNJOURNAL, UNMERGE."""
     return f"MERGE#{merge_id}", part
+
+
+def close_journal(merge_id: str, part: str, at: str) -> dict[str, Any]:
+    """The transaction action that marks a started (un)merge journal ``done`` (JOURNAL | UNJOURNAL)."""
+    return tx_update(
+        *merge_key(merge_id, part),
+        "SET #st = :done, finished_at = :at",
+        "#st = :started",
+        names={"#st": "status"},
+        values={":done": "done", ":started": "started", ":at": at},
+    )
 
 
 def review_key(review_id: str) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from loyalty import customers
 from loyalty.errors import Conflict, TransientError
+from loyalty.retry import Again, retry
 from loyalty.stock import model
 from loyalty.stock.model import Shard
 from loyalty.store.table import (
@@ -235,7 +236,8 @@ class StockStore:
                     return self._existing_move(sku, location_id, at, key)
                 continue
             return Applied(marker["on_hand_delta"])
-        for _ in range(ATTEMPTS):
+
+        def attempt(_: int) -> Applied:
             shards = self.shards(sku, location_id)
             counted = max((s.counted_at for s in shards if s.counted_at), default=None)
             if counted is not None and counted >= at:
@@ -260,9 +262,10 @@ class StockStore:
             except TransactionCancelled as err:
                 if err.reasons[0] == _CCF:
                     return self._existing_move(sku, location_id, at, key)
-                continue  # a shard moved under us (or a count landed): read again
+                raise Again from None  # a shard moved under us (or a count landed): read again
             return Applied(delta, shortfall=missing)
-        raise TransientError(f"stock of {sku} at {location_id} kept changing; retry")
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of {sku} at {location_id}")
 
     def count(
         self, sku: str, location_id: str, quantity: int, *, at: str, key: str, active: int = 1
@@ -273,7 +276,8 @@ class StockStore:
         ``at`` (they happened after the count, so the count cannot contain them). Every shard is
         written with a ``version`` condition, so a movement racing the count makes it re-read.
         """
-        for _ in range(ATTEMPTS):
+
+        def attempt(_: int) -> Applied:
             shards = self.shards(sku, location_id)
             counted = max((s.counted_at for s in shards if s.counted_at), default=None)
             if counted is not None and counted >= at:
@@ -303,9 +307,10 @@ class StockStore:
             except TransactionCancelled as err:
                 if err.reasons[0] == _CCF:
                     return self._existing_move(sku, location_id, at, key)
-                continue
+                raise Again from None
             return Applied(delta, shortfall=plan.shortfall)
-        raise TransientError(f"stock of {sku} at {location_id} kept changing during a count; retry")
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of {sku} at {location_id}")
 
     def _rewrite(
         self,
@@ -347,7 +352,8 @@ class StockStore:
 
     def rebalance(self, sku: str, location_id: str, active: int) -> dict[int, int]:
         """Spread a location's available units evenly over its first ``active`` shards."""
-        for _ in range(ATTEMPTS):
+
+        def attempt(_: int) -> dict[int, int]:
             shards = self.shards(sku, location_id)
             total = sum(s.on_hand for s in shards)
             plan = model.plan_count(shards, total, active)
@@ -357,9 +363,10 @@ class StockStore:
             try:
                 self.table.transact(actions)
             except TransactionCancelled:
-                continue
+                raise Again from None
             return plan.on_hand
-        raise TransientError(f"stock of {sku} at {location_id} kept changing during a rebalance; retry")
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of {sku} at {location_id}")
 
     # -- reservations ---------------------------------------------------------------------------
     def reserve(self, reservation: Item, *, active: int = 1) -> dict[str, int]:
@@ -383,7 +390,8 @@ class StockStore:
                     raise Conflict("reservation exists", code="reservation_exists") from err
                 continue
             return allocations
-        for _ in range(ATTEMPTS):
+
+        def attempt(_: int) -> dict[str, int]:
             plan = model.plan_take(self.shards(sku, location_id), units, partial=False)
             if not plan:
                 raise Conflict(
@@ -399,9 +407,10 @@ class StockStore:
             except TransactionCancelled as err:
                 if err.reasons[0] == _CCF:
                     raise Conflict("reservation exists", code="reservation_exists") from err
-                continue
+                raise Again from None
             return allocations
-        raise TransientError(f"stock of {sku} at {location_id} kept changing; retry")
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of {sku} at {location_id}")
 
     def get_reservation(self, reservation_id: str) -> Item | None:
         return self.table.get(*model.reservation_key(reservation_id))

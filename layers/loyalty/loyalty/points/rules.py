@@ -99,26 +99,15 @@ class AccrualRule(BaseModel):
 
 
 DEFAULT_RULES: tuple[AccrualRule, ...] = (
-    AccrualRule(
-        rule_id="base-eur",
-        kind=RuleKind.BASE,
-        description="1 point per euro in every sales channel",
-        currency="EUR",
-        points_per_unit=Decimal(1),
-    ),
-    AccrualRule(
-        rule_id="base-usd",
-        kind=RuleKind.BASE,
-        description="1 point per US dollar in every sales channel",
-        currency="USD",
-        points_per_unit=Decimal(1),
-    ),
-    AccrualRule(
-        rule_id="base-gbp",
-        kind=RuleKind.BASE,
-        description="1 point per pound sterling in every sales channel",
-        currency="GBP",
-        points_per_unit=Decimal(1),
+    *(
+        AccrualRule(
+            rule_id=f"base-{currency.lower()}",
+            kind=RuleKind.BASE,
+            description=f"1 point per {unit} in every sales channel",
+            currency=currency,
+            points_per_unit=Decimal(1),
+        )
+        for currency, unit in (("EUR", "euro"), ("USD", "US dollar"), ("GBP", "pound sterling"))
     ),
     AccrualRule(
         rule_id="first-purchase-new-channel",

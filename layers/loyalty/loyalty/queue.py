@@ -26,11 +26,6 @@ class _Json(Protocol):
     def model_dump_json(self) -> str: ...
 
 
-class _Record(Protocol):
-    @property
-    def message_attributes(self) -> Mapping[str, Any]: ...
-
-
 @dataclass(frozen=True)
 class Envelope:
     body: str
@@ -50,10 +45,10 @@ class Envelope:
         return entry
 
 
-def kind_of(record: _Record) -> str | None:
-    """The ``type`` attribute of a received SQS record (Powertools ``SQSRecord``), if any."""
-    attribute = record.message_attributes.get(TYPE)
-    value = None if attribute is None else attribute.string_value
+def kind_of(record: Mapping[str, Any]) -> str | None:
+    """The ``type`` attribute of a received SQS record (Lambda's record, or Powertools ``SQSRecord``)."""
+    attribute = (record.get("messageAttributes") or {}).get(TYPE) or {}
+    value = attribute.get("stringValue")
     return None if value is None else str(value)
 
 

@@ -110,8 +110,8 @@ def backoff(channel: str, receipt_handle: str, receive_count: int) -> None:
     from loyalty.notify.fanout import queue_url
     from loyalty.observability import logger
 
-    delay = min(30 * 2 ** max(receive_count - 1, 0), 900)
+    delay, url = min(30 * 2 ** max(receive_count - 1, 0), 900), queue_url(get_settings(), channel)
     try:
-        queue.delay(queue_url(get_settings(), channel), receipt_handle, delay)
+        queue.delay(url, receipt_handle, delay)
     except TransientError as err:  # the queue's own visibility timeout still applies
         logger.warning("cannot delay retry", extra={"error": str(err), "channel": channel})

@@ -30,8 +30,8 @@ def main(quick: bool = True) -> dict[str, Any]:
     def ev(*idents: tuple[str, str], minutes: int = 0) -> ChannelEvent:
         event = ChannelEvent(
             event_id=str(uuid.uuid4()),
-            channel="web",  # type: ignore[arg-type]
-            type="product.viewed",  # type: ignore[arg-type]
+            channel="web",
+            type="product.viewed",
             occurred_at=base + timedelta(minutes=minutes),
             source_event_id=str(uuid.uuid4()),
             identifiers=[Identifier(type=IdentifierType(t), value=v) for t, v in idents],

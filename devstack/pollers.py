@@ -25,7 +25,7 @@ from devstack.lambda_events import (
     stream_record,
 )
 from devstack.plan import ScheduleSource, SqsSource, StreamSource
-from devstack.runtime import Invoker
+from devstack.runtime import Invoker, Outcome
 from devstack.schedule import parse_expression
 
 ClientFactory = Callable[[str], Any]
@@ -117,16 +117,30 @@ class SqsPoller(Loop):
             self.busy = False
         return len(messages)
 
+    def _filtered(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records the source's filter keeps; Lambda deletes the messages it drops."""
+        if not self.patterns:
+            return records
+        kept = [r for r in records if matches_any(self.patterns, sqs_filter_view(r))]
+        self._delete_messages([r["receiptHandle"] for r in records if r not in kept])
+        return kept
+
+    def _failed_ids(self, outcome: Outcome, records: list[dict[str, Any]]) -> set[str]:
+        """Message ids the invocation failed: all of them on an error, else the reported ones."""
+        known = {r["messageId"] for r in records}
+        if not outcome.ok:
+            return known
+        if not (self.source.report_failures and isinstance(outcome.result, dict)):
+            return set()
+        reported = {str(f.get("itemIdentifier", "")) for f in outcome.result.get("batchItemFailures") or []}
+        # an empty or unknown identifier fails the whole batch, as in Lambda
+        return known if reported - known else reported
+
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
-        event = sqs_event(messages, self.queue_arn, self.region)
-        if self.patterns:  # Lambda deletes messages its filter drops
-            kept = [r for r in event["Records"] if matches_any(self.patterns, sqs_filter_view(r))]
-            dropped = [r for r in event["Records"] if r not in kept]
-            self._delete_messages([r["receiptHandle"] for r in dropped])
-            event = {"Records": kept}
-            if not kept:
-                return
-        records = event["Records"]
+        records = self._filtered(sqs_event(messages, self.queue_arn, self.region)["Records"])
+        if not records:
+            return
+        event = {"Records": records}
         self.received_bodies.extend(r["body"] for r in records)
         outcome = self.invoker.invoke(
             self.source.function,
@@ -136,16 +150,7 @@ class SqsPoller(Loop):
             items=len(records),
             ids=[r["messageId"] for r in records],
         )
-        failed: set[str] = {r["messageId"] for r in records}
-        if outcome.ok:
-            failed = set()
-            if self.source.report_failures and isinstance(outcome.result, dict):
-                reported = {
-                    str(f.get("itemIdentifier", "")) for f in outcome.result.get("batchItemFailures") or []
-                }
-                known = {r["messageId"] for r in records}
-                # an empty or unknown identifier fails the whole batch, as in Lambda
-                failed = known if reported - known else reported
+        failed = self._failed_ids(outcome, records)
         self._delete_messages([r["receiptHandle"] for r in records if r["messageId"] not in failed])
         self.delivered_bodies.extend(r["body"] for r in records if r["messageId"] not in failed)
         for r in records:

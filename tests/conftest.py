@@ -70,7 +70,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resolver]:
 def _clear_secret_cache() -> None:
     from aws_lambda_powertools.utilities import parameters
 
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 
 
 @pytest.fixture

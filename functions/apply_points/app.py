@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.models.merges import CustomerMerged
 from loyalty.observability import logger, metrics
 from loyalty.points.service import PointsService
+from loyalty.queue import kind_of
 from loyalty.routing.router import RoutedEvent
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -20,9 +21,7 @@ MERGE_TYPES = {"customer.merged", "customer.unmerged"}
 
 
 def record_handler(record: SQSRecord) -> None:
-    attributes = record.message_attributes
-    kind = attributes["type"].string_value if "type" in attributes else None
-    if kind in MERGE_TYPES:
+    if kind_of(record) in MERGE_TYPES:
         merged = CustomerMerged.model_validate_json(record.body)
         outcomes = PointsService().apply_merge(merged)
         metrics.add_metric("PointsLedgersMerged", MetricUnit.Count, outcomes.count(merged.kind))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,7 +30,7 @@ app = api("Loyalty customer API", "/openapi/customers.json")
 CustomerId = Annotated[
     str, Path(pattern=r"^c_[0-9a-f]{32}$", description="customer id (an absorbed one redirects)")
 ]
-ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: dict[int, OpenAPIResponse] = {
     400: {"description": "invalid input (`error.code`, `error.field`)"},
     404: {"description": "unknown or erased customer / review"},
     409: {"description": "conflicting state (already decided, nothing to unmerge, busy)"},

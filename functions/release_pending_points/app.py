@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
-from loyalty.points.service import PointsService
-
-SAFETY_MARGIN_S = 15.0
+from loyalty.points import jobs
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Run on the schedule or on demand (any EventBridge scheduled event); resumes where it stopped."""
-    budget = max(1.0, context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S)
-    report = PointsService().release_pending(budget_s=budget)
-    metrics.add_metric("PointsReleased", MetricUnit.Count, report.points)
-    logger.info("pending points released", extra=report.to_dict())
-    return report.to_dict()
+    """Run on the schedule or on demand (any EventBridge scheduled event)."""
+    return jobs.run(jobs.RELEASE, context.get_remaining_time_in_millis())

@@ -11,7 +11,9 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
+from loyalty.routing.router import QUEUE_SETTINGS
 from loyalty.routing.service import route_record
+from loyalty.settings import get_settings
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -27,6 +29,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    get_settings(*QUEUE_SETTINGS)  # a missing queue fails the invocation, not each record quietly
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -31,7 +31,7 @@ def event(
     if profile is not None or consents is not None:
         payload = ProfilePayload(
             **(profile or {}),
-            consents=[Consent(channel=c, granted=g, source=channel) for c, g in consents or []],  # type: ignore[arg-type]
+            consents=[Consent(channel=c, granted=g, source=channel) for c, g in consents or []],
         )
         etype = "customer.updated"
     else:
@@ -39,8 +39,8 @@ def event(
         etype = "product.viewed"
     ev = ChannelEvent(
         event_id=event_id or str(uuid.uuid4()),
-        channel=channel,  # type: ignore[arg-type]
-        type=etype,  # type: ignore[arg-type]
+        channel=channel,
+        type=etype,
         occurred_at=BASE + timedelta(minutes=minutes),
         source_event_id=str(uuid.uuid4()),
         identifiers=[ident(k, v) for k, v in identifiers],

@@ -57,7 +57,7 @@ def order(
         currency="EUR",
         total=Decimal(10),
         location_id=location,
-        fulfilment=fulfilment,  # type: ignore[arg-type]
+        fulfilment=fulfilment,
         store_id=location if fulfilment == "in_store" else None,
         lines=[
             OrderLine(line_id=str(i + 1), sku=sku, quantity=q, unit_price=Decimal(5))

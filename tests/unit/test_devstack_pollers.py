@@ -78,12 +78,12 @@ def _poller(invoker: ScriptedInvoker, source: StreamSource = SOURCE) -> tuple[St
     poller = StreamPoller(
         source,
         STREAM_ARN,
-        invoker,
+        invoker,  # type: ignore[arg-type]  # a scripted stand-in for the runtime's Invoker
         lambda _: sqs,
         "eu-west-1",
         0,
         "http://q/failures",
-        TtlMarks(),  # type: ignore[arg-type]
+        TtlMarks(),
     )
     return poller, sqs
 
@@ -175,8 +175,14 @@ def _sqs_poller(
     sqs = FakeSqs()
     source = SqsSource("Fn", "E", "Q", batch_size=10, window_s=0, report_failures=report, filters=filters)
     poller = SqsPoller(
-        source, "http://q", "arn:aws:sqs:eu-west-1:1:q", invoker, lambda _: sqs, "eu-west-1", 0
-    )  # type: ignore[arg-type]
+        source,
+        "http://q",
+        "arn:aws:sqs:eu-west-1:1:q",
+        invoker,  # type: ignore[arg-type]  # a scripted stand-in for the runtime's Invoker
+        lambda _: sqs,
+        "eu-west-1",
+        0,
+    )
     return poller, sqs
 
 

@@ -386,7 +386,7 @@ def _signed_in(who: dict[str, str]) -> Me:
 
 
 def _event_with(who: dict[str, str]) -> dict[str, Any]:
-    event = copy.deepcopy(load_event("api/me_get.json"))
+    event: dict[str, Any] = copy.deepcopy(load_event("api/me_get.json"))
     event["requestContext"]["authorizer"]["jwt"]["claims"] = who
     return event
 

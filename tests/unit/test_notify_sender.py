@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -277,7 +278,7 @@ def test_whatsapp_adapter_posts_a_template_message_with_the_secret_token(
         seen.append(request)
         return FakeResponse(json.dumps({"messages": [{"id": "wamid.1"}]}).encode())
 
-    monkeypatch.setattr(adapters.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     content = {"template": "points_earned_v1", "language": "es", "parameters": ["Ana", "120", "T1"]}
     delivery = adapters.WhatsAppProvider().send("whatsapp", "+34600000001", content, MESSAGE)
     assert delivery.provider_id == "wamid.1"
@@ -302,7 +303,7 @@ def test_whatsapp_errors_are_classified(
     def failing(request: Any, timeout: float) -> FakeResponse:
         raise urllib.error.HTTPError(request.full_url, status, "error", {}, None)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(adapters.urllib.request, "urlopen", failing)
+    monkeypatch.setattr(urllib.request, "urlopen", failing)
     content = {"template": "t", "language": "es", "parameters": []}
     with pytest.raises(ProviderError) as err:
         adapters.WhatsAppProvider().send("whatsapp", "+34600000001", content, MESSAGE)

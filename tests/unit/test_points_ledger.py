@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devstack.template import Resolver
+from loyalty.customers import customer_pk
 from loyalty.errors import Unprocessable
 from loyalty.models.events import Channel
 from loyalty.models.merges import CustomerMerged
-from loyalty.points.model import customer_pk
 from loyalty.points.service import PointsService, clear_rules_cache
 from loyalty.routing.router import RoutedEvent
 from loyalty.settings import get_settings
@@ -313,7 +313,7 @@ def _play(
     for n, k in enumerate(order):
         step = steps[k]
         if isinstance(step, tuple) and step[0] in {"order", "refund", "cancel"}:
-            svc.apply(_event(customer, step, orders))  # type: ignore[arg-type]
+            svc.apply(_event(customer, step, orders))
         elif step[0] == "redeem":  # type: ignore[index]
             with contextlib.suppress(Unprocessable):
                 redeemed.append(svc.redeem(customer, step[1], f"k{n}", "web", None)[0]["redemption_id"])  # type: ignore[index]

@@ -63,6 +63,10 @@ class Unprocessable(DomainError):
     code = "validation_error"
 
 
+class MissingSetting(RuntimeError):
+    """A value the function needs is not configured: a deployment error, raised at cold start."""
+
+
 class TransientError(Exception):
     """An AWS-side failure worth retrying (throttling, 5xx, a lost transaction race).
 

@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loyalty.errors import MissingSetting
+
 
 class Settings(BaseModel):
     """What a function needs to know about its deployment; names match template.yaml's env vars."""
@@ -37,8 +39,7 @@ class Settings(BaseModel):
     low_stock_threshold: int = Field(default=3, alias="LOW_STOCK_THRESHOLD", ge=0)
     online_locations: str = Field(default="WEB-FULFILMENT", alias="STOCK_ONLINE_LOCATIONS")
     stock_move_retention_days: int = Field(default=40, alias="STOCK_MOVE_RETENTION_DAYS", ge=1)
-    # customer self-service (loyalty.selfservice): the staff pool's issuer, reservation caps
-    staff_issuer: str = Field(default="", alias="STAFF_ISSUER")
+    # customer self-service (loyalty.selfservice): reservation caps
     reservation_cap_active: int = Field(default=5, alias="RESERVATION_CAP_ACTIVE", ge=1, le=100)
     reservation_cap_units_per_sku: int = Field(default=3, alias="RESERVATION_CAP_UNITS_PER_SKU", ge=1, le=100)
     # points (loyalty.points): return windows per channel (JSON), expiry, warnings, tier grace
@@ -74,8 +75,17 @@ class Settings(BaseModel):
     whatsapp_secret_id: str = Field(default="", alias="WHATSAPP_SECRET_ID")
     whatsapp_api_base: str = Field(default="https://graph.facebook.com/v21.0", alias="WHATSAPP_API_BASE")
 
+    def require(self, *fields: str) -> Settings:
+        """These settings, or ``MissingSetting`` naming every one of ``fields`` left empty."""
+        missing = [Settings.model_fields[f].alias or f for f in fields if not getattr(self, f)]
+        if missing:
+            raise MissingSetting(f"required settings not set: {', '.join(sorted(missing))}")
+        return self
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Settings of this process; tests call ``get_settings.cache_clear()`` after changing env."""
-    return Settings.model_validate(dict(os.environ))
+
+@lru_cache(maxsize=16)
+def get_settings(*required: str) -> Settings:
+    """Settings of this process, ``required`` fields checked non-empty (a function names what it
+    needs, so a missing value fails its first invocation instead of silently doing less); tests
+    call ``get_settings.cache_clear()`` after changing env."""
+    return Settings.model_validate(dict(os.environ)).require(*required)

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from loyalty.customers import customer_pk
 from loyalty.errors import Conflict, InvalidInput
 from loyalty.models.events import ChannelEvent, EventType, OrderPayload, RefundPayload
 from loyalty.routing.router import RoutedEvent
@@ -112,7 +113,7 @@ class Kpis:
         try:
             self.table.put(
                 {
-                    "pk": f"CUST#{customer_id}",
+                    "pk": customer_pk(customer_id),
                     "sk": f"KPIVIEW#{sku}",
                     "entity": "kpi_view",
                     f"{where}_at": event.occurred_at.isoformat(),
@@ -129,7 +130,7 @@ class Kpis:
         payload = event.payload
         assert isinstance(payload, OrderPayload)
         views = self.table.batch_get(
-            [(f"CUST#{customer_id}", f"KPIVIEW#{line.sku}") for line in payload.lines]
+            [(customer_pk(customer_id), f"KPIVIEW#{line.sku}") for line in payload.lines]
         )
         since = (event.occurred_at - RESEARCH_WINDOW).isoformat()
         until = event.occurred_at.isoformat()

@@ -11,9 +11,9 @@ from loyalty.store.table import Table
 
 def resolve_customer_id(table: Table, customer_id: str) -> str:
     """Follow REDIRECT items from ``customer_id`` to the customer that absorbed it (or itself)."""
-    from loyalty.identity.store import IdentityStore
+    from loyalty import customers
 
-    return IdentityStore(table).resolve(customer_id)
+    return customers.resolve(table, customer_id)
 
 
 __all__ = ["resolve_customer_id"]

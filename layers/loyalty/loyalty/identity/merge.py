@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from loyalty.customers import customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict, NotFound, TransientError
 from loyalty.identity import profile as rules
 from loyalty.identity.reviews import unmerged_review_item
@@ -32,17 +33,17 @@ from loyalty.identity.store import (
     ACTIVE,
     JOURNAL_ENTITY,
     IdentityStore,
+    close_journal,
     contact_item,
     contact_key,
     ident_key,
     identifier_of,
     merge_key,
     profile_item,
-    profile_key,
-    redirect_key,
     strip_keys,
 )
 from loyalty.models.merges import MERGE_ENTITY, CustomerMerged
+from loyalty.retry import Again, retry
 from loyalty.store.table import Item, tx_delete, tx_put, tx_put_new, tx_update
 
 CHUNK = 32  # identifiers per transaction: 3 actions each + the journal = 97 <= 100
@@ -128,7 +129,7 @@ class MergeEngine:
 
     def _move_identifiers(self, merge_id: str, survivor: str, absorbed: str) -> None:
         while True:
-            items, _ = self.table.query(f"CUST#{absorbed}", sk_prefix="ID#", limit=CHUNK, consistent=True)
+            items, _ = self.table.query(customer_pk(absorbed), sk_prefix="ID#", limit=CHUNK, consistent=True)
             if not items:
                 return
             actions = []
@@ -164,7 +165,8 @@ class MergeEngine:
             self.checkpoint("moved")
 
     def _finalize(self, merge_id: str) -> None:
-        for _ in range(8):
+
+        def attempt(_: int) -> None:
             journal = self.table.get(*merge_key(merge_id, "JOURNAL"))
             if journal is None or journal["status"] == "done":
                 return
@@ -173,14 +175,12 @@ class MergeEngine:
             survivor = self.store.profile(survivor_id)
             parts = self.store.profiles(absorbed_ids)
             if survivor is None or survivor.get("lock") != merge_id or len(parts) != len(absorbed_ids):
-                continue  # a helper finished it between our reads: the journal says done next time
-            try:
-                self.table.transact(self._finalize_actions(journal, survivor, parts))
-            except Conflict:
-                continue  # the survivor's profile changed meanwhile (or a helper finished): re-read
+                raise Again("a helper finished it between our reads: the journal says done next time")
+            # Conflict: the survivor's profile changed meanwhile (or a helper finished): re-read
+            self.table.transact(self._finalize_actions(journal, survivor, parts))
             self.checkpoint("finalized")
-            return
-        raise TransientError(f"merge {merge_id} could not finalize (profile kept changing)")
+
+        retry(attempt, attempts=8, on=(Again, Conflict), what=f"merge {merge_id} finalization")
 
     def _finalize_actions(
         self, journal: Item, survivor: Item, parts: dict[str, Item]
@@ -221,7 +221,7 @@ class MergeEngine:
                 tx_put(
                     {
                         "pk": redirect_key(a)[0],
-                        "sk": "REDIRECT",
+                        "sk": redirect_key(a)[1],
                         "entity": "redirect",
                         "customer_id": a,
                         "survivor_id": survivor_id,
@@ -259,15 +259,7 @@ class MergeEngine:
                 }
             )
         )
-        actions.append(
-            tx_update(
-                *merge_key(merge_id, "JOURNAL"),
-                "SET #st = :done, finished_at = :at",
-                "#st = :started",
-                names={"#st": "status"},
-                values={":done": "done", ":started": "started", ":at": rules.iso(now)},
-            )
-        )
+        actions.append(close_journal(merge_id, "JOURNAL", rules.iso(now)))
         return actions
 
     # -- unmerge -------------------------------------------------------------------------------
@@ -331,49 +323,44 @@ class MergeEngine:
         moved: list[Item] = log.get("moved", [])
         for start in range(0, len(moved), CHUNK):
             self._move_back(survivor_id, moved[start : start + CHUNK])
-        for _ in range(8):
+
+        def attempt(_: int) -> None:
             survivor = self.store.profile(survivor_id)
             if survivor is None or survivor.get("lock") != UNMERGE_LOCK + merge_id:
                 return  # finished by a helper
-            try:
-                self.table.transact(self._unmerge_actions(log, survivor))
-            except Conflict:
-                continue
+            self.table.transact(self._unmerge_actions(log, survivor))
             self.checkpoint("unmerged")
-            return
-        raise TransientError(f"unmerge of {merge_id} could not finalize")
+
+        retry(attempt, attempts=8, on=Conflict, what=f"unmerge of {merge_id}")
 
     def _move_back(self, survivor_id: str, moved: Sequence[Item]) -> None:
-        for _ in range(8):
-            idents = [identifier_of(m) for m in moved]
-            owners = self.store.owners(idents)
-            actions = []
-            for entry, ident in zip(moved, idents, strict=True):
-                if owners.get(ident) != survivor_id:
-                    continue  # already moved back, or erased / re-attached since
-                contact = self.table.get(*contact_key(survivor_id, ident))
-                channel = contact["channel"] if contact else "merge"
-                at = contact["attached_at"] if contact else rules.iso(datetime.now(UTC))
-                origin = entry["customer_id"]
-                actions.append(
-                    tx_update(
-                        *ident_key(ident),
-                        "SET customer_id = :a",
-                        "customer_id = :s",
-                        values={":a": origin, ":s": survivor_id},
-                    )
+        retry(lambda _: self._move_back_once(survivor_id, moved), attempts=8, on=Conflict, what="unmerge")
+
+    def _move_back_once(self, survivor_id: str, moved: Sequence[Item]) -> None:
+        idents = [identifier_of(m) for m in moved]
+        owners = self.store.owners(idents)
+        actions = []
+        for entry, ident in zip(moved, idents, strict=True):
+            if owners.get(ident) != survivor_id:
+                continue  # already moved back, or erased / re-attached since
+            contact = self.table.get(*contact_key(survivor_id, ident))
+            channel = contact["channel"] if contact else "merge"
+            at = contact["attached_at"] if contact else rules.iso(datetime.now(UTC))
+            origin = entry["customer_id"]
+            actions.append(
+                tx_update(
+                    *ident_key(ident),
+                    "SET customer_id = :a",
+                    "customer_id = :s",
+                    values={":a": origin, ":s": survivor_id},
                 )
-                actions.append(tx_put(contact_item(ident, origin, channel, at)))
-                actions.append(tx_delete(*contact_key(survivor_id, ident)))
-            if not actions:
-                return
-            try:
-                self.table.transact(actions)
-            except Conflict:
-                continue
-            self.checkpoint("moved-back")
+            )
+            actions.append(tx_put(contact_item(ident, origin, channel, at)))
+            actions.append(tx_delete(*contact_key(survivor_id, ident)))
+        if not actions:
             return
-        raise TransientError("identifiers kept changing during unmerge")
+        self.table.transact(actions)
+        self.checkpoint("moved-back")
 
     def _unmerge_actions(self, log: Item, survivor: Item) -> list[dict[str, Any]]:
         merge_id = log["merge_id"]
@@ -437,13 +424,5 @@ class MergeEngine:
                 }
             )
         )
-        actions.append(
-            tx_update(
-                *merge_key(merge_id, "UNJOURNAL"),
-                "SET #st = :done, finished_at = :at",
-                "#st = :started",
-                names={"#st": "status"},
-                values={":done": "done", ":started": "started", ":at": rules.iso(now)},
-            )
-        )
+        actions.append(close_journal(merge_id, "UNJOURNAL", rules.iso(now)))
         return actions

@@ -29,6 +29,7 @@ from loyalty.identity.store import ACTIVE, IdentityStore
 from loyalty.models.events import ChannelEvent, ProfilePayload
 from loyalty.models.identifiers import Identifier
 from loyalty.observability import logger
+from loyalty.retry import Again, retry
 from loyalty.store.table import Item
 
 _CUSTOMER_NS = uuid.UUID("3b0f7a52-8a43-4bd4-a2a5-0f9f0d8e2c61")
@@ -46,10 +47,6 @@ class Resolution:
     merged: list[str] = field(default_factory=list)
     quarantined: str | None = None
     attributed: bool = False
-
-
-class _Retry(Exception):
-    """The graph changed under us: read it again."""
 
 
 def new_customer_id(event_id: str, attempt: int = 0) -> str:
@@ -108,12 +105,13 @@ class Resolver:
 
     # -- linking -------------------------------------------------------------------------------
     def _link(self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution) -> Item:
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                return self._link_once(event, identifiers, result, attempt)
-            except (_Retry, Conflict, TransientError) as err:
-                logger.debug("resolution raced, re-reading", extra={"attempt": attempt, "error": str(err)})
-        raise TransientError(f"could not resolve event {event.event_id}: the graph kept changing")
+        # the graph changed under us (Again), or a write lost its race: read it again
+        return retry(
+            lambda attempt: self._link_once(event, identifiers, result, attempt),
+            attempts=MAX_ATTEMPTS,
+            on=(Again, Conflict, TransientError),
+            what=f"identity graph of event {event.event_id}",
+        )
 
     def _live_customers(self, identifiers: list[Identifier]) -> tuple[dict[str, Item], list[Identifier]]:
         """Active customers owning any of the identifiers, and the identifiers nobody owns."""
@@ -133,15 +131,15 @@ class Resolver:
         for cid in ids:
             prof = profiles.get(cid)
             if prof is None:
-                raise _Retry(f"profile {cid} not visible yet")
+                raise Again(f"profile {cid} not visible yet")
             status = prof.get("status")
             if prof.get("lock"):  # mid-merge (either side) or mid-unmerge: finish it first
                 self.engine.resume(prof["lock"])
-                raise _Retry("helped a merge finish")
+                raise Again("helped a merge finish")
             if status in {"erasing", "erased"}:
                 raise TransientError(f"customer {cid} is being erased; its identifiers are not free yet")
             if status != ACTIVE:
-                raise _Retry(f"customer {cid} is {status}")
+                raise Again(f"customer {cid} is {status}")
             live[cid] = prof
         unknown = [i for i in identifiers if i not in owners]
         return live, unknown
@@ -157,7 +155,7 @@ class Resolver:
         else:
             joined = self._join(event, live, unknown, result)
             if joined is None:
-                raise _Retry("merged: resolve again")
+                raise Again("merged: resolve again")
             customer = joined
         if unknown and result.quarantined is None:
             self._attach(event, customer, unknown, result)

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from loyalty.customers import PROFILE_SK, customer_id_of
 from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.identity import profile as rules
 from loyalty.identity.merge import MergeEngine, survivor_of
@@ -29,6 +30,7 @@ from loyalty.identity.views import (
 from loyalty.models.events import ChannelEvent, MessagePayload, ProfilePayload
 from loyalty.models.identifiers import Identifier, IdentifierType, InvalidIdentifier
 from loyalty.observability import logger
+from loyalty.retry import Again, retry
 from loyalty.store.table import Item
 
 #: lookup query parameter -> identifier type
@@ -54,7 +56,7 @@ def _entry(item: Item) -> TimelineEntry:
         occurred_at=str(item.get("occurred_at") or item.get("at") or item["sk"].split("#")[1]),
         channel=item.get("channel"),
         type=str(item.get("type") or item.get("intent") or entity),
-        customer_id=str(item.get("customer_id") or item["pk"].removeprefix("CUST#")),
+        customer_id=str(item.get("customer_id") or customer_id_of(item["pk"])),
         summary={k: str(v) for k, v in summary.items()},
     )
 
@@ -149,22 +151,22 @@ class CustomerService:
         }
         if not facts and not consents:
             raise InvalidInput("nothing to change", code="empty_patch")
-        for _ in range(8):
+
+        def attempt(_: int) -> Item:
             prof = self._live(customer_id)
             if prof.get("lock"):
                 self.engine.resume(prof["lock"])
-                continue
+                raise Again("a merge held the profile: helped it finish")
             rules.apply_facts(prof, facts)
             rules.apply_consents(prof, consents)
-            try:
-                self.store.save_profile(prof)
-            except Conflict:
-                continue
-            logger.info(
-                "profile edited by staff", extra={"customer_id": prof["customer_id"], "fields": sorted(facts)}
-            )
-            return self.view(prof["customer_id"])
-        raise Conflict("the profile kept changing; retry", code="profile_busy")
+            return self.store.save_profile(prof)
+
+        busy = Conflict("the profile kept changing; retry", code="profile_busy")
+        prof = retry(attempt, attempts=8, on=(Again, Conflict), what="profile edit", exhausted=busy)
+        logger.info(
+            "profile edited by staff", extra={"customer_id": prof["customer_id"], "fields": sorted(facts)}
+        )
+        return self.view(prof["customer_id"])
 
     # -- merge reviews -------------------------------------------------------------------------
     def list_reviews(self, status: str, limit: int, cursor: str | None) -> ReviewPage:
@@ -244,7 +246,7 @@ class CustomerService:
         for cid in ids:
             for item in self.store.collection(cid):
                 sk = item["sk"]
-                if sk == "PROFILE":
+                if sk == PROFILE_SK:
                     merges |= set(item.get("merges") or [])
                     continue
                 if sk.startswith("ID#"):

@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from loyalty import customers
+from loyalty.customers import customer_pk, profile_key
 from loyalty.errors import Conflict
 from loyalty.models.identifiers import Identifier, IdentifierType
-from loyalty.store.table import Item, Table, tx_check, tx_delete, tx_put, tx_put_new
+from loyalty.store.table import Item, Table, tx_check, tx_delete, tx_put, tx_put_new, tx_update
 
 PROFILE_ENTITY = "profile"
 IDENTIFIER_ENTITY = "identifier"
@@ -32,7 +34,6 @@ REVIEW_ENTITY = "merge_review"
 ERASURE_ENTITY = "erasure"
 
 ACTIVE = "active"
-MAX_REDIRECT_HOPS = 16
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
@@ -40,25 +41,28 @@ def ident_key(ident: Identifier) -> tuple[str, str]:
     return f"IDENT#{ident.key}", "IDENT"
 
 
-def profile_key(customer_id: str) -> tuple[str, str]:
-    return f"CUST#{customer_id}", "PROFILE"
-
-
 def contact_key(customer_id: str, ident: Identifier) -> tuple[str, str]:
-    return f"CUST#{customer_id}", f"ID#{ident.key}"
-
-
-def redirect_key(customer_id: str) -> tuple[str, str]:
-    return f"CUST#{customer_id}", "REDIRECT"
+    return customer_pk(customer_id), f"ID#{ident.key}"
 
 
 def timeline_key(customer_id: str, at: str, event_id: str) -> tuple[str, str]:
-    return f"CUST#{customer_id}", f"TL#{at}#{event_id}"
+    return customer_pk(customer_id), f"TL#{at}#{event_id}"
 
 
 def merge_key(merge_id: str, part: str = "MERGE") -> tuple[str, str]:
     """``part``: JOURNAL (progress), MERGE (the log item), UNJOURNAL, UNMERGE."""
     return f"MERGE#{merge_id}", part
+
+
+def close_journal(merge_id: str, part: str, at: str) -> dict[str, Any]:
+    """The transaction action that marks a started (un)merge journal ``done`` (JOURNAL | UNJOURNAL)."""
+    return tx_update(
+        *merge_key(merge_id, part),
+        "SET #st = :done, finished_at = :at",
+        "#st = :started",
+        names={"#st": "status"},
+        values={":done": "done", ":started": "started", ":at": at},
+    )
 
 
 def review_key(review_id: str) -> tuple[str, str]:
@@ -143,17 +147,11 @@ class IdentityStore:
 
     def resolve(self, customer_id: str) -> str:
         """The live id of ``customer_id``: REDIRECT items of absorbed customers are followed."""
-        current = customer_id
-        for _ in range(MAX_REDIRECT_HOPS):
-            item = self.table.get(*redirect_key(current))
-            if item is None:
-                return current
-            current = item["survivor_id"]
-        raise Conflict(f"redirect chain too long from {customer_id}", code="redirect_loop")
+        return customers.resolve(self.table, customer_id)
 
     def contacts(self, customer_id: str) -> list[Item]:
         """The customer's ID# items (its identifiers with the channel they came from)."""
-        return list(self.table.query_all(f"CUST#{customer_id}", sk_prefix="ID#", consistent=True))
+        return list(self.table.query_all(customer_pk(customer_id), sk_prefix="ID#", consistent=True))
 
     def identifiers_of(self, customer_id: str) -> list[Identifier]:
         return [identifier_of(item) for item in self.contacts(customer_id)]
@@ -164,7 +162,7 @@ class IdentityStore:
         for cid in customer_ids:
             hi = f"TL#{before}" if before else "TL#\uffff"
             items, _ = self.table.query(
-                f"CUST#{cid}", sk_between=("TL#", hi), forward=False, limit=limit, consistent=True
+                customer_pk(cid), sk_between=("TL#", hi), forward=False, limit=limit, consistent=True
             )
             for item in items:
                 if before and item["sk"] >= f"TL#{before}":
@@ -213,11 +211,11 @@ class IdentityStore:
     # -- 360 and erasure -----------------------------------------------------------------------
     def points_balance(self, customer_id: str) -> Item | None:
         """Points' balance item when points has one for this customer (read only)."""
-        return self.table.get(f"CUST#{customer_id}", "PTS#BALANCE")
+        return self.table.get(customer_pk(customer_id), "PTS#BALANCE")
 
     def collection(self, customer_id: str) -> list[Item]:
         """Every item of a customer's collection (any capability's), for erasure."""
-        return list(self.table.query_all(f"CUST#{customer_id}", consistent=True))
+        return list(self.table.query_all(customer_pk(customer_id), consistent=True))
 
     def start_erasure(self, customer_id: str, at: str) -> None:
         """Mark an active, unlocked customer as being erased (idempotent while erasing)."""

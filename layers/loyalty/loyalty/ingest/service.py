@@ -7,15 +7,13 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from loyalty import aws
+from loyalty import queue
 from loyalty.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
-    TransientError,
     Unprocessable,
     UnsupportedMediaType,
 )
@@ -65,27 +63,8 @@ def normalise_delivery(channel: str, body: bytes, received_at: datetime) -> list
 
 def enqueue(events: Sequence[ChannelEvent], queue_url: str) -> None:
     """Send events to the ingest queue; raise ``TransientError`` unless every one is stored by SQS."""
-    sqs = aws.client("sqs")
-    for start in range(0, len(events), 10):
-        chunk = events[start : start + 10]
-        entries = [
-            {
-                "Id": str(i),
-                "MessageBody": event.model_dump_json(),
-                "MessageAttributes": {
-                    "channel": {"DataType": "String", "StringValue": event.channel.value},
-                    "type": {"DataType": "String", "StringValue": event.type.value},
-                },
-            }
-            for i, event in enumerate(chunk)
-        ]
-        try:
-            resp = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        except (ClientError, BotoCoreError) as err:
-            raise TransientError(f"ingest queue unavailable: {err}") from err
-        if resp.get("Failed"):
-            # Already-sent entries are harmless: the sender retries and the event log dedupes by id.
-            raise TransientError(f"ingest queue refused {len(resp['Failed'])} messages")
+    # already-sent entries of a failed batch are harmless: the event log dedupes by id
+    queue.send_batch(queue_url, [queue.Envelope.of(e, e.type.value, channel=e.channel.value) for e in events])
 
 
 def accept_webhook(

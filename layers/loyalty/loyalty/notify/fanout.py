@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from loyalty import aws
+from loyalty import queue
+from loyalty.customers import customer_pk
 from loyalty.errors import TransientError
 from loyalty.notify import policy
 from loyalty.notify.catalogue import RULES, Trigger, match
@@ -26,7 +25,6 @@ from loyalty.notify.store import (
     BudgetRace,
     Duplicate,
     NotifyStore,
-    customer_pk,
     due_key,
     log_sk,
     message_sk,
@@ -77,14 +75,8 @@ def queue_url(settings: Settings, channel: str) -> str:
 def enqueue(message: Item) -> None:
     """Hand a queued message to its channel's sender (the body only names it)."""
     body = json.dumps({"customer_id": message["customer_id"], "message_id": message["message_id"]})
-    try:
-        aws.client("sqs").send_message(
-            QueueUrl=queue_url(get_settings(), str(message["channel"])),
-            MessageBody=body,
-            MessageAttributes={"intent": {"DataType": "String", "StringValue": str(message["intent"])}},
-        )
-    except (ClientError, BotoCoreError) as err:
-        raise TransientError(f"cannot queue message {message['message_id']}: {err}") from err
+    url = queue_url(get_settings(), str(message["channel"]))
+    queue.send(url, queue.Envelope(body, {"intent": str(message["intent"])}))
 
 
 class Fanout:

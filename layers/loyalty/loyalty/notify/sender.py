@@ -109,10 +109,8 @@ def backoff(channel: str, receipt_handle: str, receive_count: int) -> None:
     A failure is not swallowed (it hid a missing ``sqs:ChangeMessageVisibility`` permission): it
     propagates, chained to the send failure, and the message fails and is retried as it would be.
     """
-    from loyalty import aws
+    from loyalty import queue
     from loyalty.notify.fanout import queue_url
 
     delay = min(30 * 2 ** max(receive_count - 1, 0), 900)
-    aws.client("sqs").change_message_visibility(
-        QueueUrl=queue_url(get_settings(), channel), ReceiptHandle=receipt_handle, VisibilityTimeout=delay
-    )
+    queue.delay(queue_url(get_settings(), channel), receipt_handle, delay)

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from loyalty import customers
+from loyalty.customers import PROFILE_SK, customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict
 from loyalty.notify.policy import Recipient
 from loyalty.store.table import Item, Table, TransactionCancelled, tx_put, tx_put_new, tx_update
@@ -26,7 +28,6 @@ BUDGET_ENTITY = "notification_budget"
 LOG_ENTITY = "notification_log"
 OUTBOX_ENTITY = "notification_outbox"
 RETENTION = timedelta(days=400)
-MAX_REDIRECT_HOPS = 16
 
 
 class Duplicate(Exception):
@@ -43,10 +44,6 @@ class NotClaimable(Exception):
     def __init__(self, item: Item | None) -> None:
         super().__init__("message not claimable")
         self.item = item
-
-
-def customer_pk(customer_id: str) -> str:
-    return f"CUST#{customer_id}"
 
 
 def message_sk(message_id: str) -> str:
@@ -134,37 +131,33 @@ class NotifyStore:
     # -- reads -----------------------------------------------------------------------------------
     def recipient(self, customer_id: str, window: str) -> tuple[Recipient | None, Item]:
         """(the live customer, or None without a profile; their budget item) REDIRECTs followed."""
-        for _ in range(MAX_REDIRECT_HOPS):
-            pk = customer_pk(customer_id)
-            items = {
-                i["sk"]: i
-                for i in self.table.batch_get([(pk, "PROFILE"), (pk, "REDIRECT"), (pk, budget_sk(window))])
-            }
-            redirect = items.get("REDIRECT")
-            if redirect and redirect.get("survivor_id"):
-                customer_id = str(redirect["survivor_id"])
-                continue
-            profile = items.get("PROFILE")
-            if profile is None:
-                return None, {}
-            contacts = list(self.table.query_all(pk, sk_prefix="ID#"))
-            return _recipient(customer_id, profile, contacts), items.get(budget_sk(window), {})
-        raise Conflict(f"redirect chain of {customer_id} too long", code="redirect_loop")
+
+        def read(cid: str) -> tuple[str | None, dict[str, Item]]:
+            keys = [profile_key(cid), redirect_key(cid), (customer_pk(cid), budget_sk(window))]
+            items = {i["sk"]: i for i in self.table.batch_get(keys)}
+            return customers.survivor_named(items.values()), items
+
+        customer_id, items = customers.follow(customer_id, read)
+        profile = items.get(PROFILE_SK)
+        if profile is None:
+            return None, {}
+        contacts = list(self.table.query_all(customer_pk(customer_id), sk_prefix="ID#"))
+        return _recipient(customer_id, profile, contacts), items.get(budget_sk(window), {})
 
     def consents(self, customer_id: str) -> dict[str, Any] | None:
         """The live customer's consents (REDIRECTs of absorbed customers followed); None: no profile,
         or one being erased."""
-        for _ in range(MAX_REDIRECT_HOPS):
-            profile = self.table.get(customer_pk(customer_id), "PROFILE")
-            if profile is None or profile.get("status") in {"erasing", "erased"}:
-                return None  # nobody to contact any more
-            if profile.get("status") != "merged":
-                return dict(profile.get("consents") or {})
-            redirect = self.table.get(customer_pk(customer_id), "REDIRECT")
-            if not redirect or not redirect.get("survivor_id"):
-                return dict(profile.get("consents") or {})
-            customer_id = str(redirect["survivor_id"])
-        raise Conflict(f"redirect chain of {customer_id} too long", code="redirect_loop")
+
+        def read(cid: str) -> tuple[str | None, Item | None]:
+            profile = self.table.get(*profile_key(cid))
+            if profile is None or profile.get("status") != "merged":
+                return None, profile
+            return customers.survivor_named([self.table.get(*redirect_key(cid))]), profile
+
+        profile = customers.follow(customer_id, read)[1]
+        if profile is None or profile.get("status") in {"erasing", "erased"}:
+            return None  # nobody to contact any more
+        return dict(profile.get("consents") or {})
 
     def budget(self, customer_id: str, window: str) -> Item:
         return self.table.get(customer_pk(customer_id), budget_sk(window)) or {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from loyalty.notify.store import LOG_ENTITY, customer_pk
+from loyalty.customers import customer_pk
+from loyalty.notify.store import LOG_ENTITY
 from loyalty.store.table import Item, Table
 
 _HIDDEN = ("pk", "sk", "entity", "expires_at")

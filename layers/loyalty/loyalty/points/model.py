@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from loyalty.customers import customer_pk
 from loyalty.store.table import Item
 
 BALANCE_ENTITY = "points_balance"
@@ -32,10 +33,6 @@ LotStatus = Literal["pending", "available", "expired", "reversed"]
 #: sharded per day so one busy day never concentrates its writes on one index partition.
 SHARDS = 8
 TIERS = ("bronze", "silver", "gold")
-
-
-def customer_pk(customer_id: str) -> str:
-    return f"CUST#{customer_id}"
 
 
 def balance_sk() -> str:

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from loyalty.models.events import Channel, OrderPayload
+from loyalty.models.events import Channel, OrderLine, OrderPayload
 from loyalty.points.model import RULE_ENTITY
 from loyalty.store.table import Item
 
@@ -99,26 +99,15 @@ class AccrualRule(BaseModel):
 
 
 DEFAULT_RULES: tuple[AccrualRule, ...] = (
-    AccrualRule(
-        rule_id="base-eur",
-        kind=RuleKind.BASE,
-        description="1 point per euro in every sales channel",
-        currency="EUR",
-        points_per_unit=Decimal(1),
-    ),
-    AccrualRule(
-        rule_id="base-usd",
-        kind=RuleKind.BASE,
-        description="1 point per US dollar in every sales channel",
-        currency="USD",
-        points_per_unit=Decimal(1),
-    ),
-    AccrualRule(
-        rule_id="base-gbp",
-        kind=RuleKind.BASE,
-        description="1 point per pound sterling in every sales channel",
-        currency="GBP",
-        points_per_unit=Decimal(1),
+    *(
+        AccrualRule(
+            rule_id=f"base-{currency.lower()}",
+            kind=RuleKind.BASE,
+            description=f"1 point per {unit} in every sales channel",
+            currency=currency,
+            points_per_unit=Decimal(1),
+        )
+        for currency, unit in (("EUR", "euro"), ("USD", "US dollar"), ("GBP", "pound sterling"))
     ),
     AccrualRule(
         rule_id="first-purchase-new-channel",
@@ -204,18 +193,7 @@ def compute_earning(
     best = max(multipliers, key=lambda r: (r.multiplier, r.rule_id), default=None)
     earning = Earning(supported=True)
     for line in order.lines:
-        factor = base.points_per_unit * (best.multiplier if best and best.multiplier else Decimal(1))
-        base_points = _floor(line.total * factor)
-        parts = [Part(base.rule_id, base_points)]
-        if best is not None:
-            parts = [Part(base.rule_id, _floor(line.total * base.points_per_unit))]
-            parts.append(Part(best.rule_id, base_points - parts[0].points))
-        for rule in active:
-            matches = (rule.kind is RuleKind.SKU_BONUS and line.sku in rule.skus) or (
-                rule.kind is RuleKind.CATEGORY_BONUS and line.category in rule.categories
-            )
-            if matches and rule.bonus_points:
-                parts.append(Part(rule.rule_id, rule.bonus_points * line.quantity))
+        parts = _line_parts(line, base, best, active)
         earning.lines[line.line_id] = (line.sku, line.quantity, sum(p.points for p in parts), parts)
     seen = {c: datetime.fromisoformat(at) for c, at in history.channels.items()}
     omni_periods = set(history.omni_periods)
@@ -227,6 +205,27 @@ def compute_earning(
         ):
             earning.bonuses.append((rule.kind, Part(rule.rule_id, rule.bonus_points)))
     return earning
+
+
+def _line_parts(
+    line: OrderLine, base: AccrualRule, best: AccrualRule | None, active: list[AccrualRule]
+) -> list[Part]:
+    """The points one order line earns: base (split from the best multiplier's extra), SKU and
+    category bonuses per unit."""
+    assert base.points_per_unit is not None
+    factor = base.points_per_unit * (best.multiplier if best and best.multiplier else Decimal(1))
+    base_points = _floor(line.total * factor)
+    parts = [Part(base.rule_id, base_points)]
+    if best is not None:
+        parts = [Part(base.rule_id, _floor(line.total * base.points_per_unit))]
+        parts.append(Part(best.rule_id, base_points - parts[0].points))
+    for rule in active:
+        matches = (rule.kind is RuleKind.SKU_BONUS and line.sku in rule.skus) or (
+            rule.kind is RuleKind.CATEGORY_BONUS and line.category in rule.categories
+        )
+        if matches and rule.bonus_points:
+            parts.append(Part(rule.rule_id, rule.bonus_points * line.quantity))
+    return parts
 
 
 def _order_bonus_applies(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import time
 import uuid
 from collections import defaultdict
@@ -12,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from loyalty.errors import Conflict, InvalidInput, NotFound, TransientError
+from loyalty.customers import customer_pk
+from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.models.events import CancelPayload, OrderPayload, RefundPayload
 from loyalty.models.merges import CustomerMerged
 from loyalty.points.ledger import Book, Policy, RefundRequest
@@ -20,7 +20,6 @@ from loyalty.points.model import (
     EXPIRING_ENTITY,
     MERGE_ENTITY,
     Lot,
-    customer_pk,
     expiring_sk,
     merge_sk,
     waiting_sk,
@@ -28,6 +27,7 @@ from loyalty.points.model import (
 from loyalty.points.rules import DEFAULT_RULES, AccrualRule, PurchaseHistory, compute_earning
 from loyalty.points.store import AlreadyApplied, PointsStore, StaleBook
 from loyalty.points.tiers import THRESHOLDS, qualifying_points, review, tier_for, upgrade
+from loyalty.retry import retry
 from loyalty.routing.router import RoutedEvent
 from loyalty.settings import Settings, get_settings
 
@@ -50,10 +50,6 @@ def policy_from(settings: Settings) -> Policy:
         expiry_days=settings.points_expiry_days,
         expiry_warning_days=settings.points_expiry_warning_days,
     )
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.05, 0.002 * (2**attempt))))  # noqa: S311 - jitter, not crypto
 
 
 @dataclass
@@ -140,12 +136,13 @@ class PointsService:
             raise InvalidInput("points need an attributed event (customer_id)", field="customer_id")
         if not isinstance(routed.event.payload, OrderPayload | RefundPayload | CancelPayload):
             return "ignored"
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                return self._apply_once(routed, routed.customer_id)
-            except StaleBook:
-                _backoff(attempt)
-        raise TransientError(f"ledger of {routed.customer_id} too contended, retry later")
+        customer_id = routed.customer_id
+        return retry(
+            lambda _: self._apply_once(routed, customer_id),
+            attempts=MAX_ATTEMPTS,
+            on=StaleBook,
+            what=f"ledger of {customer_id}",
+        )
 
     def _apply_once(self, routed: RoutedEvent, routed_customer: str) -> str:
         # the REDIRECT of an absorbed customer is read with the balance (same collection, same
@@ -246,24 +243,23 @@ class PointsService:
         survivor = merged.survivor_id
         marker = merge_sk(merged.merge_id, absorbed, merged.kind)
         src_id, dst_id = (absorbed, survivor) if merged.kind == "merge" else (survivor, absorbed)
-        attempt = 0
-        while attempt < MAX_ATTEMPTS:
+
+        def step(_: int) -> str | None:
+            """One chunk of lots moved: the outcome once the merge is done, else None."""
             if self.store.exists(customer_pk(survivor), marker):
                 return "duplicate"
             if src_id == dst_id:
                 return "same_customer"
             try:
                 final = self._merge_step(merged, absorbed, src_id, dst_id, marker)
-            except StaleBook:
-                attempt += 1
-                _backoff(attempt)
-                continue
             except AlreadyApplied:
                 return "duplicate"
-            if final:
-                return merged.kind
-            attempt = 0
-        raise TransientError(f"merge {merged.merge_id} too contended, retry later")
+            return merged.kind if final else None
+
+        while True:  # each chunk retried on its own
+            outcome = retry(step, attempts=MAX_ATTEMPTS, on=StaleBook, what=f"merge {merged.merge_id}")
+            if outcome is not None:
+                return outcome
 
     def _merge_step(
         self, merged: CustomerMerged, absorbed: str, src_id: str, dst_id: str, marker: str
@@ -339,7 +335,8 @@ class PointsService:
         """Spend points once per idempotency key; (redemption, True when this was a replay)."""
         customer_id = self.store.resolve(customer_id)
         rid = "r_" + uuid.uuid5(_REDEMPTION_NS, f"{customer_id}:{idempotency_key}").hex[:24]
-        for attempt in range(MAX_ATTEMPTS):
+
+        def attempt(_: int) -> tuple[dict[str, Any], bool]:
             existing = self.store.redemption(customer_id, rid)
             if existing is not None:
                 if existing["points"] != points or existing.get("channel") != channel:
@@ -350,11 +347,7 @@ class PointsService:
                     )
                 return existing, True
             book = self.store.load(customer_id, self.clock())
-            try:
-                taken = book.redeem(points, rid, channel, note)
-            except StaleBook:
-                _backoff(attempt)
-                continue
+            taken = book.redeem(points, rid, channel, note)
             item = self.store.redemption_item(
                 customer_id,
                 rid,
@@ -367,18 +360,19 @@ class PointsService:
                 created_at=book.now.isoformat(),
             )
             book.puts.append((item, True))
-            try:
-                self.store.commit([book])
-            except (StaleBook, AlreadyApplied):
-                _backoff(attempt)
-                continue
+            self.store.commit([book])
             return item, False
-        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+
+        # a concurrent replay of the same key commits first: AlreadyApplied, read it next time
+        return retry(
+            attempt, attempts=MAX_ATTEMPTS, on=(StaleBook, AlreadyApplied), what=f"ledger of {customer_id}"
+        )
 
     def cancel_redemption(self, customer_id: str, redemption_id: str) -> dict[str, Any]:
         """Return a redemption's points to the customer (idempotent: cancelling twice is a no-op)."""
         customer_id = self.store.resolve(customer_id)
-        for attempt in range(MAX_ATTEMPTS):
+
+        def attempt(_: int) -> dict[str, Any]:
             item = self.store.redemption(customer_id, redemption_id)
             if item is None:
                 raise NotFound(f"redemption {redemption_id} not found", code="redemption_not_found")
@@ -388,13 +382,10 @@ class PointsService:
             returned = book.cancel_redemption(redemption_id, {k: int(v) for k, v in item["lots"].items()})
             item = {**item, "status": "cancelled", "returned": returned, "cancelled_at": book.now.isoformat()}
             book.puts.append((item, False))
-            try:
-                self.store.commit([book])
-            except StaleBook:
-                _backoff(attempt)
-                continue
+            self.store.commit([book])
             return item
-        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+
+        return retry(attempt, attempts=MAX_ATTEMPTS, on=StaleBook, what=f"ledger of {customer_id}")
 
     # -- views ----------------------------------------------------------------------------------------
     def points(self, customer_id: str) -> dict[str, Any]:
@@ -457,18 +448,16 @@ class PointsService:
         return [start + timedelta(days=i) for i in range((today - start).days + 1)]
 
     def _per_customer(self, customer_id: str, order_ids: list[str], op: Callable[[Book, str], int]) -> int:
-        for attempt in range(MAX_ATTEMPTS):
+
+        def attempt(_: int) -> int:
             book = self.store.load(customer_id, self.clock(), order_ids)
             points = sum(op(book, o) for o in order_ids if o in book.lots)
             if not book.changed:
                 return 0
-            try:
-                self.store.commit([book])
-            except StaleBook:
-                _backoff(attempt)
-                continue
+            self.store.commit([book])
             return points
-        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+
+        return retry(attempt, attempts=MAX_ATTEMPTS, on=StaleBook, what=f"ledger of {customer_id}")
 
     def _run_lots_job(
         self, job: str, pages: Callable[[date], Any], op: Callable[[Book, str], int], deadline: float
@@ -561,18 +550,16 @@ class PointsService:
         return report
 
     def _review_one(self, customer_id: str, grace: int) -> bool:
-        for attempt in range(MAX_ATTEMPTS):
+
+        def attempt(_: int) -> bool:
             book = self.store.load(customer_id, self.clock())
             change = review(book.balance, book.now, grace)
             if change:
                 book.puts.append((change, True))
-            try:
-                self.store.commit([book])
-            except StaleBook:
-                _backoff(attempt)
-                continue
+            self.store.commit([book])
             return change is not None
-        raise TransientError(f"ledger of {customer_id} too contended, retry later")
+
+        return retry(attempt, attempts=MAX_ATTEMPTS, on=StaleBook, what=f"ledger of {customer_id}")
 
 
 def _lot_view(lot: Lot, now: datetime) -> dict[str, Any]:

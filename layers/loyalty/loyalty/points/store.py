@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from loyalty import customers
+from loyalty.customers import customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.points.ledger import Book, RefundRequest, StaleBook
 from loyalty.points.model import (
@@ -29,7 +31,6 @@ from loyalty.points.model import (
     Entry,
     Lot,
     balance_sk,
-    customer_pk,
     day_shard_key,
     dedupe_sk,
     lot_sk,
@@ -50,7 +51,6 @@ __all__ = ["AlreadyApplied", "PointsStore", "StaleBook"]
 
 MAX_ACTIONS = 100
 SEEDED_SK = "SEEDED"
-REDIRECT_HOPS = 5
 
 
 class AlreadyApplied(Exception):
@@ -84,16 +84,10 @@ class PointsStore:
     # -- customers ------------------------------------------------------------------------------
     def resolve(self, customer_id: str) -> str:
         """Follow ``REDIRECT`` items of absorbed customers to the survivor."""
-        current = customer_id
-        for _ in range(REDIRECT_HOPS):
-            item = self.table.get(customer_pk(current), "REDIRECT")
-            if item is None or not item.get("survivor_id"):
-                return current
-            current = str(item["survivor_id"])
-        return current
+        return customers.resolve(self.table, customer_id)
 
     def profile_exists(self, customer_id: str) -> bool:
-        return self.table.get(customer_pk(customer_id), "PROFILE", consistent=False) is not None
+        return self.table.get(*profile_key(customer_id), consistent=False) is not None
 
     # -- books ----------------------------------------------------------------------------------
     def _lots(self, customer_id: str) -> list[Lot]:
@@ -103,7 +97,7 @@ class PointsStore:
     def load(self, customer_id: str, now: datetime, order_ids: list[str] | None = None) -> Book:
         """A customer's book: the balance and the given lots (all lots load on demand)."""
         pk = customer_pk(customer_id)
-        keys = [(pk, balance_sk()), (pk, "REDIRECT")]
+        keys = [(pk, balance_sk()), redirect_key(customer_id)]
         for order_id in order_ids or []:
             keys += [(pk, lot_sk(order_id)), (pk, waiting_sk(order_id))]
         items = (
@@ -116,8 +110,7 @@ class PointsStore:
         for item in items:
             if item["entity"] == WAITING_ENTITY:
                 book.waiting[item["order_id"]] = self._refunds_of(item)
-            elif item["sk"] == "REDIRECT" and item.get("survivor_id"):
-                book.redirect_to = str(item["survivor_id"])
+        book.redirect_to = customers.survivor_named(items)
         return book
 
     def load_full(self, customer_id: str, now: datetime) -> Book:

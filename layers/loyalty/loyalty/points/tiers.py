@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from loyalty.points.model import TIER_CHANGE_ENTITY, TIERS, Balance, customer_pk, tier_change_sk
+from loyalty.customers import customer_pk
+from loyalty.points.model import TIER_CHANGE_ENTITY, TIERS, Balance, tier_change_sk
 from loyalty.store.table import Item
 
 THRESHOLDS: dict[str, int] = {"bronze": 0, "silver": 1000, "gold": 5000}

@@ -63,6 +63,9 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 
+#: what the router needs configured: every concern queue (an empty one would drop its messages)
+QUEUE_SETTINGS: tuple[str, ...] = tuple(r.queue_setting for r in ROUTES)
+
 
 def stage_of(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> Stage | None:
     """The stage a stream record represents, or None when it is not for the router."""

@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from loyalty import aws
-from loyalty.errors import TransientError
+from loyalty import queue
 from loyalty.models.reservations import ReservationLapsed
-from loyalty.routing.router import Message, RoutedEvent, plan
+from loyalty.routing.router import QUEUE_SETTINGS, Message, RoutedEvent, plan
 from loyalty.settings import get_settings
 
 
@@ -29,15 +26,7 @@ def route_record(new_image: Mapping[str, Any] | None, old_image: Mapping[str, An
     consumers are idempotent by event id, so a message sent twice is applied once.
     """
     sent = []
-    sqs = aws.client("sqs")
-    for url, message in plan(new_image, old_image, get_settings()):
-        try:
-            sqs.send_message(
-                QueueUrl=url,
-                MessageBody=message.model_dump_json(),
-                MessageAttributes={"type": {"DataType": "String", "StringValue": _type_of(message)}},
-            )
-        except (ClientError, BotoCoreError) as err:
-            raise TransientError(f"cannot route to {url}: {err}") from err
+    for url, message in plan(new_image, old_image, get_settings(*QUEUE_SETTINGS)):
+        queue.send(url, queue.Envelope.of(message, _type_of(message)))
         sent.append(url.rsplit("/", 1)[-1])
     return sent

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from loyalty import customers
 from loyalty.errors import Conflict, TransientError
+from loyalty.retry import Again, retry
 from loyalty.stock import model
 from loyalty.stock.model import Shard
 from loyalty.store.table import (
@@ -234,7 +236,8 @@ class StockStore:
                     return self._existing_move(sku, location_id, at, key)
                 continue
             return Applied(marker["on_hand_delta"])
-        for _ in range(ATTEMPTS):
+
+        def attempt(_: int) -> Applied:
             shards = self.shards(sku, location_id)
             counted = max((s.counted_at for s in shards if s.counted_at), default=None)
             if counted is not None and counted >= at:
@@ -259,9 +262,10 @@ class StockStore:
             except TransactionCancelled as err:
                 if err.reasons[0] == _CCF:
                     return self._existing_move(sku, location_id, at, key)
-                continue  # a shard moved under us (or a count landed): read again
+                raise Again from None  # a shard moved under us (or a count landed): read again
             return Applied(delta, shortfall=missing)
-        raise TransientError(f"stock of {sku} at {location_id} kept changing; retry")
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of {sku} at {location_id}")
 
     def count(
         self, sku: str, location_id: str, quantity: int, *, at: str, key: str, active: int = 1
@@ -272,7 +276,8 @@ class StockStore:
         ``at`` (they happened after the count, so the count cannot contain them). Every shard is
         written with a ``version`` condition, so a movement racing the count makes it re-read.
         """
-        for _ in range(ATTEMPTS):
+
+        def attempt(_: int) -> Applied:
             shards = self.shards(sku, location_id)
             counted = max((s.counted_at for s in shards if s.counted_at), default=None)
             if counted is not None and counted >= at:
@@ -302,9 +307,10 @@ class StockStore:
             except TransactionCancelled as err:
                 if err.reasons[0] == _CCF:
                     return self._existing_move(sku, location_id, at, key)
-                continue
+                raise Again from None
             return Applied(delta, shortfall=plan.shortfall)
-        raise TransientError(f"stock of {sku} at {location_id} kept changing during a count; retry")
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of {sku} at {location_id}")
 
     def _rewrite(
         self,
@@ -346,7 +352,8 @@ class StockStore:
 
     def rebalance(self, sku: str, location_id: str, active: int) -> dict[int, int]:
         """Spread a location's available units evenly over its first ``active`` shards."""
-        for _ in range(ATTEMPTS):
+
+        def attempt(_: int) -> dict[int, int]:
             shards = self.shards(sku, location_id)
             total = sum(s.on_hand for s in shards)
             plan = model.plan_count(shards, total, active)
@@ -356,9 +363,10 @@ class StockStore:
             try:
                 self.table.transact(actions)
             except TransactionCancelled:
-                continue
+                raise Again from None
             return plan.on_hand
-        raise TransientError(f"stock of {sku} at {location_id} kept changing during a rebalance; retry")
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of {sku} at {location_id}")
 
     # -- reservations ---------------------------------------------------------------------------
     def reserve(self, reservation: Item, *, active: int = 1, guard: int | None = None) -> dict[str, int]:
@@ -381,7 +389,8 @@ class StockStore:
             allocations = {str(shard): units}
             if self._try_reserve(reservation, allocations, extra):
                 return allocations
-        for _ in range(ATTEMPTS):
+
+        def attempt(_: int) -> dict[str, int]:
             plan = model.plan_take(self.shards(sku, location_id), units, partial=False)
             if not plan:
                 raise Conflict(
@@ -392,7 +401,9 @@ class StockStore:
             allocations = {str(n): q for n, q in plan.items()}
             if self._try_reserve(reservation, allocations, extra):
                 return allocations
-        raise TransientError(f"stock of {sku} at {location_id} kept changing; retry")
+            raise Again
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of {sku} at {location_id}")
 
     def _try_reserve(
         self, reservation: Item, allocations: dict[str, int], extra: list[dict[str, Any]]
@@ -445,7 +456,7 @@ class StockStore:
             model.reservation_key(pointer["reservation_id"])
             for cid in customer_ids
             for pointer in self.table.query_all(
-                f"CUST#{cid}", sk_prefix=model.CUSTOMER_RESERVATION_PREFIX, consistent=True
+                customers.customer_pk(cid), sk_prefix=model.CUSTOMER_RESERVATION_PREFIX, consistent=True
             )
         ]
         items = self.table.batch_get(keys) if keys else []
@@ -551,18 +562,13 @@ class StockStore:
     # -- customers (read only: identity owns these items) ------------------------------------------
     def customer_ids(self, customer_id: str) -> list[str]:
         """A live customer's id and the ids it absorbed (whose items stay under their own keys)."""
-        profile = self.table.get(f"CUST#{customer_id}", "PROFILE", consistent=False) or {}
+        profile = self.table.get(*customers.profile_key(customer_id), consistent=False) or {}
         return [customer_id, *(profile.get("absorbed_ids") or [])]
 
     def survivor_of(self, customer_id: str) -> str | None:
         """The surviving id of a customer (REDIRECT items followed); None when no profile exists."""
-        current = customer_id
-        for _ in range(5):
-            redirect = self.table.get(f"CUST#{current}", "REDIRECT", consistent=False)
-            if not redirect:
-                break
-            current = redirect["survivor_id"]
-        if self.table.get(f"CUST#{current}", "PROFILE", consistent=False) is None:
+        current = customers.resolve(self.table, customer_id, consistent=False)
+        if self.table.get(*customers.profile_key(current), consistent=False) is None:
             return None
         return current
 

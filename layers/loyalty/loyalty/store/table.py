@@ -219,14 +219,8 @@ class Table:
         values: Mapping[str, Any] | None = None,
         return_values: str = "ALL_NEW",
     ) -> Item:
-        kwargs: dict[str, Any] = {
-            "TableName": self.name,
-            "Key": serialize({"pk": pk, "sk": sk}),
-            "UpdateExpression": expression,
-            "ReturnValues": return_values,
-        }
-        kwargs.update(_expr(condition, names, values))
-        resp = self._call("update_item", **kwargs)
+        action = tx_update(pk, sk, expression, condition, names, values)["Update"]
+        resp = self._call("update_item", TableName=self.name, ReturnValues=return_values, **action)
         return deserialize(resp.get("Attributes", {}))
 
     def delete(

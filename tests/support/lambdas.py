@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devstack.provision import local_secrets
 from loyalty.ingest.signature import signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,10 +86,10 @@ def api_event(
 def signed_webhook(
     channel: str, document: Any, secret: str | None = None, timestamp: int | None = None
 ) -> dict[str, Any]:
-    """A signed ``POST /webhooks/{channel}`` API event for ``document``."""
+    """A ``POST /webhooks/{channel}`` API event for ``document``, signed with Standard Webhooks."""
     body = json.dumps(document).encode()
     ts = int(time.time()) if timestamp is None else timestamp
-    headers = signed_headers(secret or f"local-{channel}-secret", ts, body)
+    headers = signed_headers(secret or local_secrets()[channel][0], ts, body)
     return api_event(
         "POST",
         f"/webhooks/{channel}",

@@ -10,7 +10,8 @@ bounce / dropped -> ``message.bounced`` (permanent for a hard bounce or an addre
 as bounced / invalid); unsubscribe, group_unsubscribe, spamreport -> ``consent.changed`` (email,
 granted False, ``source="sendgrid:<event>"``); group_resubscribe -> granted True; open / click ->
 ``email.opened`` / ``email.clicked``; processed / deferred / delivered and any unknown or future
-type -> logged and skipped (never fails the batch). Event ids come from ``sg_event_id``.
+type -> logged and skipped (never fails the batch). Event ids come from ``sg_event_id`` (and
+the event type: the reference's combined sample reuses one placeholder id for every type).
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def _event(esp: SendGridEvent, received_at: datetime) -> ChannelEvent | None:
     else:
         return None
     return ChannelEvent(
-        event_id=event_id_for(Channel.EMAIL, f"sendgrid:{esp.sg_event_id}"),
+        event_id=event_id_for(Channel.EMAIL, f"sendgrid:{esp.sg_event_id}", esp.event),
         channel=Channel.EMAIL,
         type=event_type,
         occurred_at=datetime.fromtimestamp(esp.timestamp, UTC),

@@ -28,13 +28,16 @@ _EPOCH_KEYS = {"timestamp", "ts", "time", "created", "sent_at"}
 class Step:
     sample: str  # file under events/webhooks; its prefix (before "_") is the channel
     story: str
+    provider: str | None = None  # a real provider: the sample is events/webhooks/<provider>/<sample>.json
+    topic: str | None = None  # the provider's topic header (Shopify, WooCommerce)
 
     @property
     def channel(self) -> str:
-        return self.sample.split("_", 1)[0]
+        return self.provider or self.sample.split("_", 1)[0]
 
     def document(self) -> Any:
-        return json.loads((WEBHOOKS / f"{self.sample}.json").read_text())
+        folder = WEBHOOKS / self.provider if self.provider else WEBHOOKS
+        return json.loads((folder / f"{self.sample}.json").read_text())
 
 
 #: Ana's journey, in the order it happens. Add a step when a new channel or sample lands.
@@ -54,6 +57,32 @@ JOURNEY: tuple[Step, ...] = (
     Step("pos_return", "returns the beanie in store"),
     Step("web_order_refunded", "gets a refund for the socks online"),
     Step("email_unsubscribe", "unsubscribes from the newsletter"),
+)
+
+#: The same kinds of moments as the providers themselves send them: their own published samples
+#: (events/webhooks/<provider>/SOURCES.md), signed as each provider signs. Their customers are the
+#: samples' own (jon@doe.ca, john.doe@example.com, ...), not Ana.
+PROVIDER_STEPS: tuple[Step, ...] = (
+    Step("orders_create", "a Shopify store takes an order", provider="shopify", topic="orders/create"),
+    Step("orders_create", "... and Shopify reports it paid", provider="shopify", topic="orders/paid"),
+    Step(
+        "order_created",
+        "a WooCommerce shop takes a paid order",
+        provider="woocommerce",
+        topic="order.created",
+    ),
+    Step(
+        "customer_created",
+        "... and a customer signs up there",
+        provider="woocommerce",
+        topic="customer.created",
+    ),
+    Step("text_message", "a customer writes on WhatsApp", provider="whatsapp"),
+    Step("order_message", "... and orders from the WhatsApp catalogue", provider="whatsapp"),
+    Step("open", "SendGrid reports a campaign opened", provider="sendgrid"),
+    Step("click", "... and clicked", provider="sendgrid"),
+    Step("bounce", "... a hard bounce", provider="sendgrid"),
+    Step("group_unsubscribe", "... and an unsubscribe from a group", provider="sendgrid"),
 )
 
 
@@ -87,12 +116,23 @@ def restamp(value: Any, delta: timedelta, key: str = "") -> Any:
     return value
 
 
-def fresh_journey(steps: tuple[Step, ...] = JOURNEY) -> list[tuple[Step, Any]]:
-    """The journey's documents, shifted so its last moment is a minute ago (order kept)."""
-    documents = [(s, s.document()) for s in steps]
-    latest = max(t for _, d in documents for t in _times(d))
-    delta = datetime.now(UTC) - timedelta(minutes=1) - latest
+def _fresh(documents: list[tuple[Step, Any]]) -> list[tuple[Step, Any]]:
+    times = [t for _, d in documents for t in _times(d)]
+    if not times:
+        return documents
+    delta = datetime.now(UTC) - timedelta(minutes=1) - max(times)
     return [(s, restamp(d, delta)) for s, d in documents]
+
+
+def fresh_journey(steps: tuple[Step, ...] = JOURNEY) -> list[tuple[Step, Any]]:
+    """The journey's documents, shifted so its last moment is a minute ago (order kept).
+
+    Our own senders' deliveries shift together (Ana's story keeps its order); each provider
+    sample shifts on its own.
+    """
+    own = _fresh([(s, s.document()) for s in steps if s.provider is None])
+    providers = [moment for s in steps if s.provider for moment in _fresh([(s, s.document())])]
+    return own + providers
 
 
 def _event_items(stack: LocalStack) -> list[dict[str, Any]]:
@@ -174,11 +214,19 @@ def play(stack: LocalStack, steps: tuple[Step, ...] = JOURNEY) -> tuple[list[str
     accepted: list[str] = []
     problems: list[str] = []
     for step, document in fresh_journey(steps):
-        resp = stack.post_webhook(step.channel, document)
+        if step.provider:
+            from devstack.sign_events import provider_headers
+
+            raw = json.dumps(document, ensure_ascii=False).encode()
+            headers = provider_headers(step.provider, raw, topic=step.topic)
+            resp = stack.request("POST", f"/webhooks/{step.provider}", raw, headers)
+        else:
+            resp = stack.post_webhook(step.channel, document)
         body = resp.json() or {}
-        ids = [a["event_id"] for a in body.get("accepted", [])] if resp.status == 202 else []
+        ok = resp.status in (200, 202)
+        ids = [a["event_id"] for a in body.get("accepted", [])] if ok else []
         print(f"  -> {step.channel:<6} {step.sample:<22} {resp.status}  {len(ids)} event(s)  {step.story}")
-        if resp.status != 202:
+        if not ok:
             problems.append(f"{step.sample}: HTTP {resp.status} {body}")
         accepted.extend(ids)
     return accepted, problems
@@ -234,9 +282,12 @@ def run_demo(*, smoke: bool = False, port: int = 0) -> int:
     started = time.perf_counter()
     stack = LocalStack(StackOptions(port=port, retry_delay_s=0.5, schedules=False))
     with stack:
-        print(f"\nPlaying Ana's journey ({len(JOURNEY)} deliveries, signed, over HTTP):")
+        journey = JOURNEY + PROVIDER_STEPS
+        print(
+            f"\nPlaying Ana's journey, then the providers' own samples ({len(journey)} deliveries, signed):"
+        )
         t0 = time.perf_counter()
-        accepted, problems = play(stack)
+        accepted, problems = play(stack, journey)
         stack.wait_quiet(timeout=90)
         print(f"\nPipeline quiet {time.perf_counter() - t0:.1f} s after the first delivery.")
         problems += report(stack, accepted)

@@ -81,9 +81,9 @@ def _queue_order(queues: dict[str, dict[str, Any]]) -> list[str]:
     return sorted(queues, key=lambda k: "RedrivePolicy" in queues[k].get("Properties", {}))
 
 
-def local_secrets() -> dict[str, list[str]]:
+def local_secrets() -> dict[str, Any]:
     """The local (development-only) webhook secrets: committed, documented, never used in AWS."""
-    data: dict[str, list[str]] = json.loads(LOCAL_SECRETS.read_text())
+    data: dict[str, Any] = json.loads(LOCAL_SECRETS.read_text())
     return data
 
 

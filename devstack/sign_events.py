@@ -1,4 +1,8 @@
-"""Write ``events/api``, ``events/sqs`` and ``events/stream`` samples from ``events/webhooks``.
+"""Sign deliveries as each provider signs them, and write the ``events/api`` (and derived) samples.
+
+``provider_headers`` is the one signer the tests, the demo and the tools use: Standard Webhooks
+for our own senders, and Shopify / WooCommerce / WhatsApp / SendGrid's own schemes for theirs,
+with the local secrets of ``config/local-secrets.json``.
 
 API events are signed with the local secrets at the current time; the signature window is five
 minutes by design, so re-run this right before ``sam local invoke -e events/api/...``:
@@ -8,11 +12,18 @@ minutes by design, so re-run this right before ``sam local invoke -e events/api/
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from devstack.provision import local_secrets
 from devstack.template import ROOT
@@ -24,6 +35,62 @@ from loyalty.store.table import serialize
 
 EVENTS = ROOT / "events"
 STREAM_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/loyalty-local/stream/2026-01-01T00:00:00.000"
+
+
+def provider_headers(
+    provider: str,
+    body: bytes,
+    *,
+    topic: str | None = None,
+    timestamp: int | None = None,
+    secret: str | None = None,
+    msg_id: str | None = None,
+) -> dict[str, str]:
+    """The headers ``provider`` sends with ``body``, signed with the local secret (or ``secret``)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    entry = local_secrets()[provider]
+    secrets = entry if isinstance(entry, list) else entry.get("secrets", [])
+    key = secret if secret is not None else (secrets[0] if secrets else "")
+    json_type = {"Content-Type": "application/json"}
+    if provider == "shopify":
+        mac = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+        triggered = datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+        return {
+            **json_type,
+            "X-Shopify-Topic": topic or "orders/create",
+            "X-Shopify-Hmac-Sha256": mac,
+            "X-Shopify-Shop-Domain": "loyalty-local.myshopify.com",
+            "X-Shopify-Webhook-Id": msg_id or hashlib.sha256(body).hexdigest()[:36],
+            "X-Shopify-Triggered-At": triggered,
+            "X-Shopify-API-Version": "2025-04",
+        }
+    if provider == "woocommerce":
+        mac = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+        resource, _, event = (topic or "order.created").partition(".")
+        return {
+            **json_type,
+            "X-WC-Webhook-Topic": topic or "order.created",
+            "X-WC-Webhook-Resource": resource,
+            "X-WC-Webhook-Event": event,
+            "X-WC-Webhook-Signature": mac,
+            "X-WC-Webhook-Source": "https://shop.example/",
+            "X-WC-Webhook-ID": "1",
+            "X-WC-Webhook-Delivery-ID": msg_id or hashlib.sha256(body).hexdigest()[:32],
+        }
+    if provider == "whatsapp":
+        mac = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+        return {**json_type, "X-Hub-Signature-256": f"sha256={mac}"}
+    if provider == "sendgrid":
+        pem = secret if secret is not None else entry["local_signing_key"]
+        private = load_pem_private_key(pem.encode(), password=None)
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
+        signature = private.sign(str(ts).encode() + body, ec.ECDSA(hashes.SHA256()))
+        return {
+            **json_type,
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": str(ts),
+        }
+    return signed_headers(key, ts, body, msg_id)
 
 
 def api_event(channel: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
 
+from devstack.provision import local_secrets
 from loyalty.ingest.signature import signed_headers
 from tests.support.permissions import recorded
 
@@ -159,10 +160,10 @@ def http_api_event(
 def signed_webhook(
     channel: str, document: Any, secret: str | None = None, timestamp: int | None = None
 ) -> dict[str, Any]:
-    """A signed ``POST /webhooks/{channel}`` API event for ``document``."""
+    """A ``POST /webhooks/{channel}`` API event for ``document``, signed with Standard Webhooks."""
     body = json.dumps(document).encode()
     ts = int(time.time()) if timestamp is None else timestamp
-    headers = signed_headers(secret or f"local-{channel}-secret", ts, body)
+    headers = signed_headers(secret or local_secrets()[channel][0], ts, body)
     return api_event(
         "POST",
         f"/webhooks/{channel}",

@@ -195,5 +195,5 @@ def test_committed_api_samples_carry_valid_signatures(stack: Resolver) -> None:
     for path in sorted((EVENTS / "api").glob("webhook_*.json")):
         sample = json.loads(path.read_text())
         channel = sample["pathParameters"]["channel"]
-        ts = int(sample["headers"]["X-Loyalty-Timestamp"])
+        ts = int(sample["headers"]["webhook-timestamp"])
         verify(sample["headers"], sample["body"].encode(), secrets[channel], now=ts, tolerance_s=1)

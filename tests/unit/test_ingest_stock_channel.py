@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from devstack.provision import local_secrets
 from devstack.template import Resolver
 from loyalty.models.events import ChannelEvent
 from loyalty.stock.service import apply_message
@@ -79,6 +80,6 @@ def test_stock_feed_signed_with_another_channels_secret_is_401(
     ingest: Any, stack: Resolver, lambda_context: LambdaContext
 ) -> None:
     status, body = _post(
-        ingest, load_event("webhooks/stock_count.json"), lambda_context, secret="local-pos-secret"
+        ingest, load_event("webhooks/stock_count.json"), lambda_context, secret=local_secrets()["pos"][0]
     )
     assert (status, body["error"]["code"]) == (401, "signature_invalid")

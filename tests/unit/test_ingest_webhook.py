@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from devstack.provision import local_secrets
 from devstack.template import Resolver
-from loyalty.ingest.signature import sign
+from loyalty.ingest.signature import sign, signed_headers
 from tests.conftest import drain
 from tests.support.lambdas import LambdaContext, api_event, load_event, load_function, signed_webhook
 
@@ -93,14 +94,17 @@ def test_rotation_any_active_secret_verifies(
     ingest: Any, stack: Resolver, lambda_context: LambdaContext
 ) -> None:
     doc = load_event("webhooks/web_order_paid.json")
-    assert _call(ingest, signed_webhook("web", doc, secret="local-web-secret-next"), lambda_context)[0] == 202
-    # a sender in mid-rotation sends both signatures: one stale, one valid
+    current, newest = local_secrets()["web"]
+    assert _call(ingest, signed_webhook("web", doc, secret=newest), lambda_context)[0] == 202
+    # a sender in mid-rotation sends both signatures, space-separated: one retired, one valid
     body = json.dumps(doc).encode()
     ts = int(time.time())
+    retired = "whsec_" + "A" * 32
     headers = {
         "Content-Type": "application/json",
-        "X-Loyalty-Timestamp": str(ts),
-        "X-Loyalty-Signature": f"{sign('retired-secret', ts, body)},{sign('local-web-secret', ts, body)}",
+        "webhook-id": "msg_rotation",
+        "webhook-timestamp": str(ts),
+        "webhook-signature": " ".join(sign(s, "msg_rotation", ts, body) for s in (retired, current)),
     }
     event = api_event(
         "POST", "/webhooks/web", body, headers, {"channel": "web"}, resource="/webhooks/{channel}"
@@ -111,11 +115,15 @@ def test_rotation_any_active_secret_verifies(
 @pytest.mark.parametrize(
     ("mutate", "code"),
     [
-        (lambda h, b: h.pop("X-Loyalty-Signature"), "signature_missing"),
-        (lambda h, b: h.pop("X-Loyalty-Timestamp"), "signature_missing"),
-        (lambda h, b: h.update({"X-Loyalty-Signature": "v1=" + "0" * 64}), "signature_invalid"),
-        (lambda h, b: h.update({"X-Loyalty-Signature": "sha1=abc"}), "signature_malformed"),
-        (lambda h, b: h.update({"X-Loyalty-Timestamp": "yesterday"}), "signature_malformed"),
+        (lambda h, b: h.pop("webhook-signature"), "signature_missing"),
+        (lambda h, b: h.pop("webhook-timestamp"), "signature_missing"),
+        (lambda h, b: h.pop("webhook-id"), "signature_missing"),
+        (lambda h, b: h.update({"webhook-signature": "v1," + "A" * 44}), "signature_invalid"),
+        (lambda h, b: h.update({"webhook-id": "msg_other"}), "signature_invalid"),
+        (lambda h, b: h.update({"webhook-signature": "v1=" + "0" * 64}), "signature_malformed"),
+        (lambda h, b: h.update({"webhook-signature": "v2,abc"}), "signature_malformed"),
+        (lambda h, b: h.update({"webhook-signature": "v1,not base64!"}), "signature_malformed"),
+        (lambda h, b: h.update({"webhook-timestamp": "yesterday"}), "signature_malformed"),
     ],
 )
 def test_bad_signatures_are_401(
@@ -138,7 +146,7 @@ def test_tampered_body_is_401(ingest: Any, stack: Resolver, sqs: Any, lambda_con
 def test_secret_of_another_channel_is_401(
     ingest: Any, stack: Resolver, lambda_context: LambdaContext
 ) -> None:
-    event = signed_webhook("pos", load_event("webhooks/pos_sale.json"), secret="local-web-secret")
+    event = signed_webhook("pos", load_event("webhooks/pos_sale.json"), secret=local_secrets()["web"][0])
     assert _call(ingest, event, lambda_context)[0] == 401
 
 
@@ -160,7 +168,7 @@ def test_timestamps_inside_window_are_accepted(
 
 
 def test_unknown_channel_is_404(ingest: Any, stack: Resolver, lambda_context: LambdaContext) -> None:
-    event = signed_webhook("fax", {"hello": "world"}, secret="x")
+    event = signed_webhook("fax", {"hello": "world"}, secret="whsec_" + "A" * 32)
     status, body = _call(ingest, event, lambda_context)
     assert (status, body["error"]["code"], body["error"]["field"]) == (404, "unknown_channel", "channel")
 
@@ -184,11 +192,7 @@ def test_body_over_the_limit_is_413(
 def test_invalid_json_is_400(ingest: Any, stack: Resolver, lambda_context: LambdaContext) -> None:
     body = b"{not json"
     ts = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "X-Loyalty-Timestamp": str(ts),
-        "X-Loyalty-Signature": sign("local-pos-secret", ts, body),
-    }
+    headers = signed_headers(local_secrets()["pos"][0], ts, body)
     event = api_event(
         "POST", "/webhooks/pos", body, headers, {"channel": "pos"}, resource="/webhooks/{channel}"
     )

@@ -41,7 +41,7 @@ def shards() -> dict[str, int]:
     except ImportError:  # before the re-keying
         return out
     out["EVDAY#<day>#<n>"] = EVDAY_SHARDS
-    out["KPI#<day>#<n>"] = KPI_SHARDS
+    out["KPI#<n>"] = KPI_SHARDS
     return out
 
 

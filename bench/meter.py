@@ -70,7 +70,9 @@ class Meter:
     ddb_calls: Counter[str] = field(default_factory=Counter)
     sqs_requests: Counter[str] = field(default_factory=Counter)
     invocations: Counter[str] = field(default_factory=Counter)
-    billed_ms: Counter[str] = field(default_factory=Counter)
+    cpu_ms: Counter[str] = field(default_factory=Counter)
+    aws_calls: Counter[str] = field(default_factory=Counter)
+    messages: Counter[str] = field(default_factory=Counter)
     _pending: list[tuple[str, dict[str, Any], list[tuple[dict[str, Any], dict[str, Any] | None]]]] = field(
         default_factory=list
     )
@@ -114,19 +116,26 @@ class Meter:
             self.ddb_calls,
             self.sqs_requests,
             self.invocations,
-            self.billed_ms,
+            self.cpu_ms,
+            self.aws_calls,
+            self.messages,
         ):
             counter.clear()
 
     @contextmanager
-    def invocation(self, function: str) -> Iterator[None]:
-        """Count one Lambda invocation of ``function`` and its duration (billed per ms)."""
-        started = time.perf_counter()
+    def invocation(self, function: str, messages: int = 0) -> Iterator[None]:
+        """Count one Lambda invocation of ``function``: its CPU time and the AWS calls it made
+        (the CPU time excludes waiting for a core on a busy machine; network waits are priced
+        per call by the cost bench)."""
+        started = time.process_time()
+        calls = self.ddb_calls.total() + self.sqs_requests.total()
         try:
             yield
         finally:
             self.invocations[function] += 1
-            self.billed_ms[function] += math.ceil((time.perf_counter() - started) * 1000)
+            self.messages[function] += messages
+            self.cpu_ms[function] += (time.process_time() - started) * 1000
+            self.aws_calls[function] += self.ddb_calls.total() + self.sqs_requests.total() - calls
 
     def raw_get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         """Read an item without metering it (the bench's own look-ups)."""

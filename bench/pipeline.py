@@ -232,6 +232,8 @@ class Pipeline:
     """The real handlers wired as the template wires them, pumped until every queue is empty."""
 
     def __init__(self, resolver: Any, meter: Meter) -> None:
+        import boto3
+
         from devstack.filters import matches_any
         from devstack.template import load
         from loyalty import aws
@@ -252,7 +254,7 @@ class Pipeline:
             for logical in ("RecordEventsFunction", "RouteEventsFunction", *(c[2] for c in CONSUMERS))
         }
         self.resolver, self.meter, self.ctx = resolver, meter, LambdaContext()
-        self.sqs = aws.client("sqs")
+        self.sqs = boto3.session.Session().client("sqs")  # Lambda's pollers: priced by the cost bench
         self.fn = {name: load_function(name) for name in ("ingest_webhook", "record_events", "route_events")}
         self.fn.update({c[1]: load_function(c[1]) for c in CONSUMERS})
         self.fn["stock_api"] = load_function("stock_api")
@@ -264,7 +266,7 @@ class Pipeline:
         self.iterators: dict[str, str] = {}
 
     def call(self, logical: str, name: str, event: dict[str, Any]) -> Any:
-        with self.meter.invocation(logical):
+        with self.meter.invocation(logical, len(event.get("Records", []))):
             return self.fn[name].handler(event, self.ctx)
 
     def webhook(self, channel: str, document: Any) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,19 +14,16 @@ from loyalty.http import register_error_handlers
 from loyalty.ingest.service import accept_webhook
 from loyalty.observability import logger, metrics
 
-tracer = Tracer()
 app = APIGatewayRestResolver()
 register_error_handlers(app)
 
 
 @app.post("/webhooks/<channel>")
-@tracer.capture_method
 def receive(channel: str) -> Response[dict[str, Any]]:
     event = app.current_event
     raw = event.body or ""
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
     events = accept_webhook(channel, event.headers or {}, body)
-    tracer.put_annotation("channel", channel)
     metrics.add_dimension("channel", channel)
     metrics.add_metric("WebhookEventsAccepted", MetricUnit.Count, len(events))
     logger.info("webhook accepted", extra={"channel": channel, "event_ids": [e.event_id for e in events]})
@@ -40,6 +36,5 @@ def receive(channel: str) -> Response[dict[str, Any]]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

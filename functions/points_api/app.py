@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,7 +17,6 @@ from loyalty.observability import logger, metrics
 from loyalty.points.rules import AccrualRule
 from loyalty.points.service import PointsService
 
-tracer = Tracer()
 app = APIGatewayRestResolver()
 register_error_handlers(app)
 
@@ -92,6 +90,5 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

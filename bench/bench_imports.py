@@ -67,7 +67,7 @@ def measure(code_dir: Path, runs: int) -> dict[str, Any]:
 
 
 def main(quick: bool = True) -> dict[str, Any]:
-    runs = 3 if quick else 9
+    runs = 1 if quick else 9
     baseline = measure(ROOT / "bench" / "hello_powertools", runs)
     template = load()
     code = {

@@ -1,34 +1,39 @@
-"""Analytics queue -> daily KPIs per channel (each event counted once)."""
+"""Analytics queue -> daily KPIs per channel and store (each event counted once, summed per batch)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from loyalty.analytics.kpis import Kpis
+from loyalty.errors import TransientError
 from loyalty.observability import logger, metrics
 from loyalty.routing.router import RoutedEvent
-
-processor = BatchProcessor(event_type=EventType.SQS)
-
-
-def record_handler(record: SQSRecord) -> None:
-    routed = RoutedEvent.model_validate_json(record.body)
-    logger.append_keys(event_id=routed.event.event_id)
-    if Kpis().apply(routed):
-        metrics.add_metric("KpiEventsCounted", MetricUnit.Count, 1)
-    else:
-        logger.info("event already counted")
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
+    failures: list[dict[str, str]] = []
+    ids: list[str] = []
+    batch: list[RoutedEvent] = []
+    for record in event["Records"]:
+        try:
+            batch.append(RoutedEvent.model_validate_json(record["body"]))
+            ids.append(record["messageId"])
+        except ValidationError as err:  # malformed: fails alone -> retried -> DLQ
+            logger.warning("malformed message", extra={"message_id": record["messageId"], "error": str(err)})
+            failures.append({"itemIdentifier": record["messageId"]})
+    if batch:
+        try:
+            counted = Kpis().apply_batch(batch)
+        except TransientError:  # throttled or raced: a transaction is all or nothing, retry them all
+            logger.exception("batch not counted, handed back for retry", extra={"events": len(batch)})
+            return {"batchItemFailures": failures + [{"itemIdentifier": i} for i in ids]}
+        metrics.add_metric("KpiEventsCounted", MetricUnit.Count, sum(counted))
+        if len(counted) - sum(counted):
+            logger.info("events already counted", extra={"duplicates": len(counted) - sum(counted)})
+    return {"batchItemFailures": failures}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,13 +18,11 @@ from loyalty.ingest.providers.whatsapp import handshake
 from loyalty.ingest.service import accept_webhook
 from loyalty.observability import logger, metrics
 
-tracer = Tracer()
 app = APIGatewayRestResolver()
 register_error_handlers(app)
 
 
 @app.get("/webhooks/whatsapp")
-@tracer.capture_method
 def whatsapp_handshake() -> Response[str]:
     params = app.current_event.query_string_parameters or {}
     challenge = handshake(params)
@@ -33,14 +30,12 @@ def whatsapp_handshake() -> Response[str]:
 
 
 @app.post("/webhooks/<channel>")
-@tracer.capture_method
 def receive(channel: str) -> Response[dict[str, Any]]:
     event = app.current_event
     raw = event.body or ""
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
     accepted = accept_webhook(channel, event.headers or {}, body)
     events = accepted.events
-    tracer.put_annotation("channel", channel)
     metrics.add_dimension("channel", channel)
     metrics.add_metric("WebhookEventsAccepted", MetricUnit.Count, len(events))
     logger.info(
@@ -56,6 +51,5 @@ def receive(channel: str) -> Response[dict[str, Any]]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -26,7 +25,6 @@ from loyalty.selfservice.views import MeRedemptionRequest, MeReservationRequest,
 from loyalty.settings import get_settings
 from loyalty.stock.service import ID_PATTERN, StockAlertRequest
 
-tracer = Tracer()
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)
 
@@ -132,6 +130,5 @@ def stock_alert(request: Annotated[StockAlertRequest, Body()]) -> Response[Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

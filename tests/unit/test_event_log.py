@@ -197,3 +197,55 @@ def test_committed_api_samples_carry_valid_signatures(stack: Resolver) -> None:
         channel = sample["pathParameters"]["channel"]
         ts = int(sample["headers"]["webhook-timestamp"])
         verify(sample["headers"], sample["body"].encode(), secrets[channel], now=ts, tolerance_s=1)
+
+
+# ---- scale: the write-sharded day index ----
+
+
+def test_a_day_is_spread_over_shards_and_read_back_in_time_order(stack: Resolver) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loyalty.eventlog.store import EVDAY_SHARDS, to_item
+    from loyalty.settings import get_settings
+
+    base = _events("pos", "pos_sale.json")[0]
+    start = datetime(2026, 11, 21, 23, 0, tzinfo=UTC)
+    events = [
+        base.model_copy(update={"event_id": f"ev-{i:03d}", "occurred_at": start + timedelta(minutes=7 * i)})
+        for i in range(40)
+    ]
+    log = EventLog()
+    for event in reversed(events):
+        assert log.record(event)
+    # an event recorded before the sharding, under the day's unsharded key
+    legacy = base.model_copy(
+        update={"event_id": "ev-legacy", "occurred_at": datetime(2026, 11, 22, 1, 1, tzinfo=UTC)}
+    )
+    item = to_item(legacy, get_settings().event_retention_days)
+    Table().put({**item, "gsi1pk": "EVDAY#2026-11-22"})
+    keys = {str(Table().get(*event_key(e.event_id))["gsi1pk"]) for e in events}  # type: ignore[index]
+    assert len(keys) > 10
+    assert all(k.rsplit("#", 1)[1].isdigit() for k in keys)
+    assert all(0 <= int(k.rsplit("#", 1)[1]) < EVDAY_SHARDS for k in keys)
+
+    on_22 = [e for e in [*events, legacy] if e.occurred_at.date() == date(2026, 11, 22)]
+    on_22.sort(key=lambda e: e.occurred_at)
+    assert [e.event_id for e in log.events_on(date(2026, 11, 22))] == [e.event_id for e in on_22]
+
+    window = (start + timedelta(minutes=30), start + timedelta(hours=3))
+    expected = [e.event_id for e in sorted([*events, legacy], key=lambda e: e.occurred_at)]
+    expected = [
+        i
+        for i, e in zip(expected, sorted([*events, legacy], key=lambda e: e.occurred_at), strict=True)
+        if window[0] <= e.occurred_at < window[1]
+    ]
+    assert list(log.ids_between(*window)) == expected
+
+    pages, cursor = [], None
+    while True:
+        page, cursor = log.of_day(date(2026, 11, 22), limit=7, cursor=cursor)
+        pages.append(page)
+        if cursor is None:
+            break
+    assert [e.event_id for p in pages for e in p] == [e.event_id for e in on_22]
+    assert all(len(p) == 7 for p in pages[:-1])

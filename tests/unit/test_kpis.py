@@ -159,3 +159,101 @@ def test_events_without_a_customer_are_counted_too(stack: Resolver, sample: str)
     day = Kpis().daily(events[1].occurred_at.date())["channels"]["email"]
     assert day["events_by_type"]["email_opened"] == 1
     assert day["active_customers"] == 0
+
+
+# ---- scale: batches, shards, ranges ----
+
+
+_RUNS = itertools.count()
+
+
+def _sales(n: int, day: str = "2026-11-21") -> list[RoutedEvent]:
+    base = load_event("webhooks/pos_sale.json")
+    out, run = [], next(_RUNS)
+    for i in range(n):
+        doc = {**base, "ticket_id": f"T-S{run}-{i}", "store_id": ["MAD-SOL", "BCN-DIAG"][i % 2]}
+        doc["issued_at"] = f"{day}T10:{i % 60:02d}:00+00:00"
+        (event,) = normalise_delivery("pos", json.dumps(doc).encode(), datetime(2026, 11, 23, tzinfo=UTC))
+        out.append(_routed(event, f"c_{i % 3}"))
+    return out
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.tuples(st.integers(0, 11), st.integers(1, 4)), min_size=1, max_size=12))
+def test_batches_with_duplicates_count_each_event_once(stack: Resolver, plan: list[tuple[int, int]]) -> None:
+    # Given 12 sales delivered in any batches, with any duplicates inside and across batches
+    sales = _sales(12, day=(date(2025, 1, 1) + timedelta(days=next(_RUNS))).isoformat())
+    kpis = Kpis()
+    delivered: set[int] = set()
+    for first, size in plan:
+        batch = [sales[(first + k) % 12] for k in range(size)] + [sales[first]]
+        counted = kpis.apply_batch(batch)
+        # Then an event is reported counted exactly the first time it is seen
+        for k, routed in enumerate(batch[:-1]):
+            index = sales.index(routed)
+            assert counted[k] == (index not in delivered and routed not in batch[:k])
+        delivered.update((first + k) % 12 for k in range(size))
+        assert counted[-1] is False
+    got = kpis.daily(sales[0].event.occurred_at.date())
+    # And the totals are those of the distinct events, per channel and per store
+    assert got["channels"]["pos"]["orders"] == len(delivered)
+    stores = got["stores"]
+    assert sum(s["orders"] for s in stores.values()) == len(delivered)
+    customers = {sales[i].customer_id for i in delivered}
+    assert got["channels"]["pos"]["active_customers"] == len(customers)
+    by_store = {
+        s: {sales[i].customer_id for i in delivered if i % 2 == ["MAD-SOL", "BCN-DIAG"].index(s)}
+        for s in stores
+    }
+    assert {s: v["active_customers"] for s, v in stores.items()} == {s: len(c) for s, c in by_store.items()}
+
+
+def test_concurrent_batches_count_every_event_once(stack: Resolver) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loyalty.errors import TransientError
+
+    # Given 40 sales delivered twice each, by four workers at the same time
+    sales = _sales(40)
+    batches = [sales[i : i + 10] for i in range(0, 40, 10)] * 2
+
+    def work(batch: list[RoutedEvent]) -> int:
+        while True:  # what SQS does with a batch handed back: deliver it again
+            try:
+                return sum(Kpis().apply_batch(batch))
+            except TransientError:
+                continue
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        counted = sum(pool.map(work, batches))
+    # Then each is counted once
+    assert counted == 40
+    day = Kpis().daily(sales[0].event.occurred_at.date())
+    assert day["channels"]["pos"]["orders"] == 40
+    assert day["channels"]["pos"]["active_customers"] == 3
+
+
+def test_range_api_days_totals_and_store_filter(stack: Resolver) -> None:
+    Kpis().apply_batch(_sales(4, "2026-11-20") + _sales(2, "2026-11-22"))
+    api = load_function("kpis_api")
+
+    def get(query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        result = api.handler(
+            http_api_event("GET", "/kpis/daily", query=query, role="marketing"), LambdaContext()
+        )
+        return result["statusCode"], json.loads(result["body"])
+
+    status, body = get({"from": "2026-11-20", "to": "2026-11-22"})
+    assert status == 200
+    assert [d["date"] for d in body["days"]] == ["2026-11-20", "2026-11-21", "2026-11-22"]
+    assert body["days"][1] == {"date": "2026-11-21", "channels": {}, "stores": {}}
+    assert body["days"][0]["channels"]["pos"]["orders"] == 4
+    assert body["totals"]["channels"]["pos"]["orders"] == 6
+    assert body["totals"]["stores"]["MAD-SOL"]["orders"] == 3  # sales 0 and 2, then 0
+    status, body = get({"from": "2026-11-20", "to": "2026-11-22", "store": "BCN-DIAG"})
+    assert body["totals"] == {"channels": {}, "stores": {"BCN-DIAG": body["totals"]["stores"]["BCN-DIAG"]}}
+    assert body["totals"]["stores"]["BCN-DIAG"]["orders"] == 3
+    assert get({"from": "2026-01-01", "to": "2026-04-30"})[0] == 422
+    assert get({"from": "2026-11-22", "to": "2026-11-20"})[0] == 422
+    assert get({"from": "nope", "to": "2026-11-20"})[0] == 422
+    assert get({"to": "2026-11-20"})[0] == 422

@@ -1,23 +1,31 @@
-"""Aggregate routed events into daily per-channel KPIs, exactly once per event.
+"""Aggregate routed events into daily KPIs per channel and per store, exactly once per event.
 
 Items (docs/data-model.md, "KPIs"):
-- ``KPI#<day>`` / ``CH#<channel>``: counters (``ADD``): ``events``, ``ev_<type>``, ``orders``,
-  ``rev_<CUR>`` (minor units), ``pay_<method>``, ``payrev_<method>_<CUR>``, ``refunds``,
-  ``refunded_<CUR>``, ``active_customers``, ``ropo``, ``showrooming``.
+- ``KPI#<shard>`` / ``D#<day>#CH#<channel>`` and ``D#<day>#ST#<store_id>``: counters (``ADD``):
+  ``events``, ``ev_<type>``, ``orders``, ``rev_<CUR>`` (minor units), ``pay_<method>``,
+  ``payrev_<method>_<CUR>``, ``refunds``, ``refunded_<CUR>``, ``active_customers``, ``ropo``,
+  ``showrooming``. A batch of events adds its sums to ONE shard (``KPI_SHARDS`` of them, picked
+  by the batch's first event id), so no partition takes more than its share of the day's traffic;
+  a read sums the shards (one query per shard covers any range of days).
 - ``EVENT#<id>`` / ``KPI``: the event was counted (in the same transaction as the counters).
-- ``KPI#<day>`` / ``ACTIVE#<channel>#<customer>``: the customer was active on that channel that day.
+- ``CUST#<id>`` / ``KPIACT#<day>#CH#<channel>`` (and ``#ST#<store>``): the customer was active
+  there that day (put-if-absent in the same transaction as the ``active_customers`` increment).
 - ``CUST#<id>`` / ``KPIVIEW#<sku>``: the last time the customer looked at a SKU online or in store,
   for ROPO (research online, purchase offline) and showrooming (look in store, buy online).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from loyalty.customers import customer_pk
-from loyalty.errors import Conflict, InvalidInput
+from loyalty.errors import Conflict, InvalidInput, Unprocessable
 from loyalty.models.events import ChannelEvent, EventType, OrderPayload, RefundPayload
 from loyalty.routing.router import RoutedEvent
 from loyalty.settings import get_settings
@@ -25,6 +33,11 @@ from loyalty.store.table import Item, Table, TransactionCancelled, tx_put_new, t
 
 RESEARCH_WINDOW = timedelta(days=30)
 ONLINE = frozenset({"web", "app"})
+#: write shards of the counters; every read queries each of them once
+KPI_SHARDS = 32
+#: actions of one transaction (DynamoDB's limit is 100)
+MAX_ACTIONS = 100
+MAX_RANGE_DAYS = 92
 
 
 def _minor(amount: Decimal) -> int:
@@ -51,14 +64,43 @@ def counters_for(event: ChannelEvent) -> dict[str, int]:
     return out
 
 
+def shard_pk(n: int) -> str:
+    return f"KPI#{n:02d}"
+
+
+def shard_of(event_id: str) -> int:
+    return int(hashlib.sha256(event_id.encode()).hexdigest()[:8], 16) % KPI_SHARDS
+
+
 def _add(pk: str, sk: str, increments: dict[str, int]) -> dict[str, Any]:
-    names = {f"#a{i}": name for i, name in enumerate(increments)}
+    """``ADD`` the increments to a counters item (``D#<day>#CH#<channel>`` or ``D#<day>#ST#<store>``)."""
+    _, day, kind, name = sk.split("#", 3)
+    names = {f"#a{i}": key for i, key in enumerate(increments)}
     values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(increments.values())}
     expr = "ADD " + ", ".join(f"#a{i} :v{i}" for i in range(len(increments)))
-    expr += " SET #d = :day, #c = :ch, #e = :entity"
-    names.update({"#d": "day", "#c": "channel", "#e": "entity"})
-    values.update({":day": pk.removeprefix("KPI#"), ":ch": sk.removeprefix("CH#"), ":entity": "kpi_day"})
+    expr += " SET #d = :day, #k = :name, #e = :entity"
+    names.update({"#d": "day", "#k": "channel" if kind == "CH" else "store_id", "#e": "entity"})
+    values.update({":day": day, ":name": name, ":entity": "kpi_day"})
     return tx_update(pk, sk, expr, names=names, values=values)
+
+
+@dataclass
+class _Contribution:
+    """What one event adds: its marker, its counters per item, and its active-customer markers."""
+
+    index: int
+    marker: dict[str, Any]
+    counters: dict[str, dict[str, int]]  # counters item sk -> increments
+    active: dict[str, dict[str, Any]] = field(default_factory=dict)  # counters sk -> active marker
+
+    def actions(self) -> int:
+        return 1 + len(self.active)
+
+
+def _merge(into: dict[str, dict[str, int]], sk: str, increments: dict[str, int]) -> None:
+    target = into.setdefault(sk, {})
+    for name, value in increments.items():
+        target[name] = target.get(name, 0) + value
 
 
 class Kpis:
@@ -67,42 +109,114 @@ class Kpis:
 
     def apply(self, routed: RoutedEvent) -> bool:
         """Count one routed event once; False when it had been counted already."""
+        return self.apply_batch([routed])[0]
+
+    def apply_batch(self, batch: Sequence[RoutedEvent]) -> list[bool]:
+        """Count each event once (False for those counted already), summing the batch per item.
+
+        Each transaction holds the events' markers, their active-customer markers and ONE ``ADD``
+        per counters item with the sum of the events it carries. A refused marker (a redelivered
+        event, an already active customer) is taken out with what it brought and the rest is
+        written again: a transaction is all or nothing, so an event is never half counted.
+        """
+        results = [False] * len(batch)
+        for routed in batch:  # first, so that a sale in the same batch sees the view
+            if routed.customer_id and routed.event.type in (
+                EventType.PRODUCT_VIEWED,
+                EventType.WISHLIST_ADDED,
+            ):
+                self._remember_view(routed.customer_id, routed.event)
+        seen: set[str] = set()
+        active_seen: set[tuple[str, str]] = set()
+        chunk: list[_Contribution] = []
+        for i, routed in enumerate(batch):
+            if routed.event.event_id in seen:
+                continue  # the same event twice in one batch: counted (at most) once
+            seen.add(routed.event.event_id)
+            contribution = self._contribution(i, routed)
+            if chunk and self._actions([*chunk, contribution]) > MAX_ACTIONS:
+                self._write(chunk, results)
+                chunk, active_seen = [], set()
+            for sk, marker in list(contribution.active.items()):  # one marker per item and transaction
+                if (marker["pk"], marker["sk"]) in active_seen:
+                    del contribution.active[sk]
+                active_seen.add((marker["pk"], marker["sk"]))
+            chunk.append(contribution)
+        if chunk:
+            self._write(chunk, results)
+        return results
+
+    def _contribution(self, index: int, routed: RoutedEvent) -> _Contribution:
         event = routed.event
         day = event.occurred_at.date().isoformat()
-        pk, sk = f"KPI#{day}", f"CH#{event.channel.value}"
         increments = counters_for(event)
         if routed.customer_id and event.type is EventType.ORDER_COMPLETED:
             increments.update(self._cross_channel(routed.customer_id, event))
+        places = [f"CH#{event.channel.value}"]
+        store = getattr(event.payload, "store_id", None)
+        if store:
+            places.append(f"ST#{store}")
         marker = {
             "pk": f"EVENT#{event.event_id}",
             "sk": "KPI",
             "entity": "kpi_marker",
             "expires_at": _ttl(event),
         }
-        try:
-            self.table.transact([tx_put_new(marker), _add(pk, sk, increments)])
-        except TransactionCancelled as err:
-            if err.reasons and err.reasons[0] == "ConditionalCheckFailed":
-                return False
-            raise
+        contribution = _Contribution(index, marker, {f"D#{day}#{p}": dict(increments) for p in places})
         if routed.customer_id:
-            self._mark_active(pk, sk, routed.customer_id, event)
-            if event.type in (EventType.PRODUCT_VIEWED, EventType.WISHLIST_ADDED):
-                self._remember_view(routed.customer_id, event)
-        return True
+            for place in places:
+                contribution.active[f"D#{day}#{place}"] = {
+                    "pk": customer_pk(routed.customer_id),
+                    "sk": f"KPIACT#{day}#{place}",
+                    "entity": "kpi_active",
+                    "expires_at": _ttl(event),
+                }
+        return contribution
 
-    def _mark_active(self, pk: str, sk: str, customer_id: str, event: ChannelEvent) -> None:
-        active = {
-            "pk": pk,
-            "sk": f"ACTIVE#{event.channel.value}#{customer_id}",
-            "entity": "kpi_active",
-            "expires_at": _ttl(event),
-        }
-        try:
-            self.table.transact([tx_put_new(active), _add(pk, sk, {"active_customers": 1})])
-        except TransactionCancelled as err:
-            if not err.reasons or err.reasons[0] != "ConditionalCheckFailed":
-                raise
+    @staticmethod
+    def _sums(chunk: Iterable[_Contribution]) -> dict[str, dict[str, int]]:
+        sums: dict[str, dict[str, int]] = {}
+        for contribution in chunk:
+            for sk, increments in contribution.counters.items():
+                _merge(sums, sk, increments)
+            for sk in contribution.active:
+                _merge(sums, sk, {"active_customers": 1})
+        return sums
+
+    def _actions(self, chunk: list[_Contribution]) -> int:
+        return sum(c.actions() for c in chunk) + len(self._sums(chunk))
+
+    def _write(self, chunk: list[_Contribution], results: list[bool]) -> None:
+        pk = shard_pk(shard_of(chunk[0].marker["pk"]))
+        while chunk:
+            markers: list[tuple[_Contribution, str | None]] = []
+            actions: list[dict[str, Any]] = []
+            for contribution in chunk:
+                markers.append((contribution, None))
+                actions.append(tx_put_new(contribution.marker))
+                for sk, active in contribution.active.items():
+                    markers.append((contribution, sk))
+                    actions.append(tx_put_new(active))
+            actions.extend(_add(pk, sk, inc) for sk, inc in sorted(self._sums(chunk).items()))
+            try:
+                self.table.transact(actions)
+            except TransactionCancelled as err:
+                refused = [
+                    markers[i]
+                    for i, reason in enumerate(err.reasons[: len(markers)])
+                    if reason == "ConditionalCheckFailed"
+                ]
+                if not refused or any(r not in ("None", "ConditionalCheckFailed") for r in err.reasons):
+                    raise
+                duplicates = {id(c) for c, sk in refused if sk is None}
+                for refused_by, active_sk in refused:
+                    if active_sk is not None:
+                        refused_by.active.pop(active_sk, None)
+                chunk = [c for c in chunk if id(c) not in duplicates]
+                continue
+            for contribution in chunk:
+                results[contribution.index] = True
+            return
 
     def _remember_view(self, customer_id: str, event: ChannelEvent) -> None:
         sku = getattr(event.payload, "sku", None)
@@ -146,9 +260,56 @@ class Kpis:
         return out
 
     def daily(self, day: date) -> dict[str, Any]:
-        """KPIs of one day per channel, with derived figures (one query)."""
-        items, _ = self.table.query(f"KPI#{day.isoformat()}", sk_prefix="CH#", consistent=True)
-        return {"date": day.isoformat(), "channels": {i["channel"]: summarise(i) for i in items}}
+        """KPIs of one day per channel and per store, with derived figures."""
+        days: list[dict[str, Any]] = self.range(day, day)["days"]
+        return days[0]
+
+    def range(self, start: date, end: date, store: str | None = None) -> dict[str, Any]:
+        """KPIs of every day from ``start`` to ``end`` (inclusive) and their totals, per channel
+        and per store (only ``store``'s when given): one query per shard, in parallel."""
+        if end < start or (end - start).days >= MAX_RANGE_DAYS:
+            raise Unprocessable(
+                f"from must not be after to, at most {MAX_RANGE_DAYS} days",
+                code="invalid_range",
+                field="from",
+            )
+        lo, hi = f"D#{start.isoformat()}#", f"D#{end.isoformat()}#~"
+
+        def shard(n: int) -> list[Item]:
+            return list(self.table.query_all(shard_pk(n), sk_between=(lo, hi), consistent=True))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            shards = list(pool.map(shard, range(KPI_SHARDS)))
+        per_day: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
+        totals: dict[str, dict[str, dict[str, int]]] = {"channels": {}, "stores": {}}
+        for items in shards:
+            for item in items:
+                _, day, kind, name = str(item["sk"]).split("#", 3)
+                if store is not None and (kind != "ST" or name != store):
+                    continue
+                group = "channels" if kind == "CH" else "stores"
+                counters = {k: int(v) for k, v in item.items() if isinstance(v, int) and k != "expires_at"}
+                _merge(per_day.setdefault(day, {"channels": {}, "stores": {}})[group], name, counters)
+                _merge(totals[group], name, counters)
+        days = []
+        for offset in range((end - start).days + 1):
+            day = (start + timedelta(days=offset)).isoformat()
+            found = per_day.get(day, {"channels": {}, "stores": {}})
+            days.append(
+                {
+                    "date": day,
+                    "channels": {k: summarise(v) for k, v in sorted(found["channels"].items())},
+                    "stores": {k: summarise(v) for k, v in sorted(found["stores"].items())},
+                }
+            )
+        return {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "days": days,
+            "totals": {
+                group: {k: summarise(v) for k, v in sorted(sums.items())} for group, sums in totals.items()
+            },
+        }
 
 
 def summarise(item: Item) -> dict[str, Any]:
@@ -179,9 +340,9 @@ def summarise(item: Item) -> dict[str, Any]:
     }
 
 
-def parse_day(value: str) -> date:
-    """A ``yyyy-mm-dd`` path parameter."""
+def parse_day(value: str, field: str = "day") -> date:
+    """A ``yyyy-mm-dd`` parameter."""
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"not a date: {value!r}", code="invalid_date", field="day") from None
+        raise InvalidInput(f"not a date: {value!r}", code="invalid_date", field=field) from None

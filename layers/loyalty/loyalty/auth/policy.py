@@ -70,6 +70,7 @@ POLICY: dict[str, Rule] = {
     "POST /points/rules": Rule(roles=frozenset({Role.MARKETING})),
     "POST /points/rules/{rule_id}/deactivate": Rule(roles=frozenset({Role.MARKETING})),
     # KPIs
+    "GET /kpis/daily": Rule(roles=frozenset({Role.MARKETING})),
     "GET /kpis/daily/{day}": Rule(roles=frozenset({Role.MARKETING})),
     # each API's OpenAPI document
     "GET /openapi/customers.json": Rule(roles=STAFF),

@@ -1,0 +1,127 @@
+"""What the platform costs per million order events, from the counts of one metered run.
+
+Counts come from ``bench/pipeline.py`` run with orders only (store, web and WhatsApp orders: every
+stage an order goes through: ingest, event log, stream, router, identity, stock, points, KPIs), and
+from the mixed workload of the hot-key bench (per million events of that mix):
+
+- DynamoDB request units by DynamoDB's billing rule (``bench/meter.py``);
+- SQS requests: every send the functions make, plus Lambda's pollers: one ReceiveMessage and one
+  DeleteMessageBatch per 10 messages delivered;
+- Lambda invocations and GB-seconds: the measured CPU time of each invocation plus
+  ``NETWORK_MS_PER_CALL`` per AWS call it made (moto answers in process; DynamoDB and SQS answer
+  over the network), times the template's ``MemorySize`` of the function;
+- API Gateway requests (webhooks and API calls), priced as the HTTP API.
+
+Not counted: storage (see docs/architecture.md), CloudWatch logs and metrics, idle SQS long
+polls (a fixed ~$0.25 per queue and month), Secrets Manager reads (cached per container).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+#: us-east-1, on-demand list prices, as published on 2026-11-30 (one table, in one place)
+PRICES_DATE = "2026-11-30"
+PRICES = {
+    "dynamodb_write_request_unit": 0.625 / 1e6,
+    "dynamodb_read_request_unit": 0.125 / 1e6,
+    "lambda_request": 0.20 / 1e6,
+    "lambda_gb_second_x86_64": 0.0000166667,
+    "sqs_request": 0.40 / 1e6,
+    "http_api_request": 1.00 / 1e6,
+    "rest_api_request": 3.50 / 1e6,
+}
+NETWORK_MS_PER_CALL = 6.0
+API_FUNCTIONS = ("IngestWebhookFunction", "StockApiFunction", "PointsApiFunction")
+ORDERS_ONLY = {"pos_sale": 12, "web_order": 10, "chat_order": 3}
+
+
+def memory_mb() -> dict[str, int]:
+    from devstack.template import load, resources_of
+
+    template = load()
+    default = int(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
+    return {
+        logical: int(fn["Properties"].get("MemorySize", default))
+        for logical, fn in resources_of(template, "AWS::Serverless::Function").items()
+    }
+
+
+def price(meter: Any, per: int) -> dict[str, Any]:
+    """Cost of what ``meter`` counted, scaled to a million of ``per`` events, with its breakdown."""
+    scale = 1e6 / per
+    memory = memory_mb()
+    gb_s = {
+        fn: (meter.cpu_ms[fn] + NETWORK_MS_PER_CALL * meter.aws_calls[fn]) / 1000 * memory[fn] / 1024
+        for fn in meter.invocations
+    }
+    pollers = sum(2 * math.ceil(meter.messages[fn] / 10) for fn in meter.invocations if meter.messages[fn])
+    sends = meter.sqs_requests.total()
+    api = sum(meter.invocations[fn] for fn in API_FUNCTIONS)
+    counts = {
+        "dynamodb_write_units": meter.write_units * scale,
+        "dynamodb_read_units": meter.read_units * scale,
+        "sqs_requests": (sends + pollers) * scale,
+        "lambda_invocations": meter.invocations.total() * scale,
+        "lambda_gb_seconds": sum(gb_s.values()) * scale,
+        "api_requests": api * scale,
+    }
+    usd = {
+        "dynamodb_writes": counts["dynamodb_write_units"] * PRICES["dynamodb_write_request_unit"],
+        "dynamodb_reads": counts["dynamodb_read_units"] * PRICES["dynamodb_read_request_unit"],
+        "sqs": counts["sqs_requests"] * PRICES["sqs_request"],
+        "lambda_requests": counts["lambda_invocations"] * PRICES["lambda_request"],
+        "lambda_compute": counts["lambda_gb_seconds"] * PRICES["lambda_gb_second_x86_64"],
+        "api_gateway_http_api": counts["api_requests"] * PRICES["http_api_request"],
+    }
+    return {
+        "usd": round(sum(usd.values()), 2),
+        "usd_breakdown": {k: round(v, 2) for k, v in usd.items()},
+        "counts": {k: round(v) for k, v in counts.items()},
+        "per_event": {
+            "write_units": round(meter.write_units / per, 2),
+            "read_units": round(meter.read_units / per, 2),
+            "invocations": round(meter.invocations.total() / per, 3),
+        },
+        "invocations_by_function": dict(meter.invocations),
+        "gb_seconds_by_function_per_event": {fn: round(v / per, 5) for fn, v in sorted(gb_s.items())},
+        "rest_api_instead_would_add_usd": round(counts["api_requests"] * (3.50 - 1.00) / 1e6, 2),
+    }
+
+
+def monthly(usd_per_million_orders: float) -> dict[str, float]:
+    return {
+        f"{n:,} orders": round(usd_per_million_orders * n / 1e6, 2) for n in (100_000, 1_000_000, 10_000_000)
+    }
+
+
+def main(quick: bool = True) -> dict[str, Any]:
+    from bench import pipeline
+
+    orders = 30 if quick else 300
+    meter, info = pipeline.run(orders, kinds=ORDERS_ONLY)
+    per_order = price(meter, info["order_events"])
+    mixed_meter, mixed_info = pipeline.shared_run(quick)
+    mixed = price(mixed_meter, mixed_info["events"])
+    return {
+        "usd_per_million_order_events": per_order["usd"],
+        "orders": per_order,
+        "usd_per_million_mixed_events": mixed["usd"],
+        "mixed": mixed,
+        "monthly_usd_orders_only": monthly(per_order["usd"]),
+        "prices": {"date": PRICES_DATE, "region": "us-east-1", "mode": "on-demand", **PRICES},
+        "network_ms_per_aws_call": NETWORK_MS_PER_CALL,
+        "order_events": info["order_events"],
+        "mixed_events": mixed_info["events"],
+    }
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(root), str(root / "layers/loyalty")]
+    print(json.dumps(main(quick="--full" not in sys.argv), indent=2))

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from loyalty import aws
 from loyalty.errors import TransientError
 from loyalty.notify import policy
-from loyalty.notify.catalogue import RULES, Trigger, match
+from loyalty.notify.catalogue import RULES, Trigger, match, topic_of
 from loyalty.notify.store import (
     BudgetRace,
     Duplicate,
@@ -142,7 +142,9 @@ class Fanout:
         }
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return self._suppress(message, "no_profile" if recipient is None else "inactive", now)
-        channels, reason = policy.channel_order(recipient)
+        if rule.topic:
+            message["topic"] = rule.topic
+        channels, reason = policy.channel_order(recipient, _topics(message))
         if reason is not None:
             return self._suppress(message, reason, now)
         message["channels"] = channels
@@ -214,7 +216,8 @@ class Fanout:
         recipient, budget = self.store.recipient(str(message["customer_id"]), window)
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return self._settle(message, now, status="suppressed", reason="inactive")
-        channels, no_channel = policy.channel_order(recipient)  # consent may have changed overnight
+        # consent (a topic, a bounce) may have changed overnight
+        channels, no_channel = policy.channel_order(recipient, _topics(message))
         if no_channel is not None:
             return self._settle(message, now, status="suppressed", reason=no_channel)
         message = {**message, "channels": channels, "addresses": {c: recipient.address(c) for c in channels}}
@@ -265,7 +268,7 @@ class Fanout:
         recipient, budget = self.store.recipient(customer_id, window)
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return [self._settle(m, now, status="suppressed", reason="inactive") for m in members]
-        channels, no_channel = policy.channel_order(recipient)
+        channels, no_channel = policy.channel_order(recipient, {t for m in members for t in _topics(m)})
         if no_channel is not None:
             return [self._settle(m, now, status="suppressed", reason=no_channel) for m in members]
         quiet = policy.quiet_until(now, recipient.timezone, self.limits)
@@ -372,6 +375,14 @@ class Fanout:
 
 
 _REMINDERS = frozenset(rule.intent for rule in RULES.values() if rule.due_at is not None)
+
+
+def _topics(message: Item) -> tuple[str, ...]:
+    """The marketing topic of a message (from its intent; an older message may not store it)."""
+    topic = message.get("topic") or topic_of(str(message.get("intent", "")))
+    return (str(topic),) if topic else ()
+
+
 #: members folded into one digest at most (a transaction holds 100 actions: 3 + 2 per member)
 DIGEST_MAX = 40
 

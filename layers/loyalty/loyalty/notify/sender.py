@@ -16,6 +16,7 @@ from typing import Any
 from loyalty.errors import TransientError
 from loyalty.notify.adapters import Provider, ProviderError, provider_for
 from loyalty.notify.fanout import enqueue
+from loyalty.notify.mail import compose
 from loyalty.notify.store import NotClaimable, NotifyStore
 from loyalty.notify.templates import render
 from loyalty.settings import get_settings
@@ -82,6 +83,8 @@ def send(
         return SendResult("fallback", channel, following)
     content = render(str(message["intent"]), channel, message.get("locale"), message.get("data") or {})
     address = str((message.get("addresses") or {}).get(channel, ""))
+    if channel == "email":
+        content = compose(content, message, address)  # unsubscribe headers and links, raw MIME
     try:
         delivery = (provider or provider_for(channel)).send(channel, address, content, message)
     except ProviderError as err:

@@ -9,6 +9,9 @@
   customer's timeline with its latest status and reason; a replay adds a ``...#duplicate`` entry.
 - ``CUST#<id>`` / ``NOTIF#OUT#<iso>#<message_id>`` (``notification_outbox``): what the outbox
   adapter "sent" (DeliveryMode=outbox, locally and in tests).
+- ``ADDR#<channel>#<normalised address>`` / ``UNDELIVERABLE`` (``undeliverable_address``): a hard
+  bounce of that address on that channel; keyed by the address, not the customer, so it holds
+  whoever owns the address after merges (see ``loyalty.notify.feedback``).
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loyalty.errors import Conflict
-from loyalty.notify.policy import Recipient
+from loyalty.models.identifiers import InvalidIdentifier, normalize_email, normalize_phone
+from loyalty.notify.policy import CONTACT_TYPE, Recipient
 from loyalty.store.table import Item, Table, TransactionCancelled, tx_put, tx_put_new, tx_update
 
 MESSAGE_ENTITY = "notification"
 BUDGET_ENTITY = "notification_budget"
 LOG_ENTITY = "notification_log"
 OUTBOX_ENTITY = "notification_outbox"
+UNDELIVERABLE_ENTITY = "undeliverable_address"
+UNDELIVERABLE_SK = "UNDELIVERABLE"
 RETENTION = timedelta(days=400)
 MAX_REDIRECT_HOPS = 16
 
@@ -65,6 +71,22 @@ def outbox_sk(at: datetime, message_id: str) -> str:
     return f"NOTIF#OUT#{at.isoformat()}#{message_id}"
 
 
+def normalised_address(channel: str, address: str) -> str:
+    """The address as identity keeps it (email lowercased and canonical, phone E.164)."""
+    try:
+        if channel == "email":
+            return normalize_email(address)
+        if channel in {"sms", "whatsapp"}:
+            return normalize_phone(address if address.startswith("+") else f"+{address}")
+    except InvalidIdentifier:
+        pass
+    return address.strip().lower()
+
+
+def address_key(channel: str, address: str) -> tuple[str, str]:
+    return f"ADDR#{channel}#{normalised_address(channel, address)}", UNDELIVERABLE_SK
+
+
 def due_key(due: datetime) -> str:
     """GSI1 partition of messages due in the UTC hour of ``due``."""
     return f"NOTIFDUE#{due.strftime('%Y-%m-%dT%H')}"
@@ -94,7 +116,7 @@ def log_item(message: Mapping[str, Any], now: datetime) -> Item:
     }
 
 
-def _recipient(customer_id: str, profile: Item, contacts: list[Item]) -> Recipient:
+def _contacts(contacts: list[Item]) -> dict[str, str]:
     found: dict[str, str] = {}
     for item in sorted(contacts, key=lambda i: str(i.get("linked_at") or i.get("created_at") or "")):
         kind = item.get("type")
@@ -105,6 +127,12 @@ def _recipient(customer_id: str, profile: Item, contacts: list[Item]) -> Recipie
             value = item["push_token"]  # the app's registered push token, when identity keeps it
         if kind and value:
             found[str(kind)] = str(value)
+    return found
+
+
+def _recipient(
+    customer_id: str, profile: Item, found: dict[str, str], undeliverable: frozenset[str]
+) -> Recipient:
     return Recipient(
         customer_id=customer_id,
         status=str(profile.get("status") or "active"),
@@ -114,6 +142,7 @@ def _recipient(customer_id: str, profile: Item, contacts: list[Item]) -> Recipie
         consents=profile.get("consents") or {},
         contacts=found,
         first_name=profile.get("first_name"),
+        undeliverable=undeliverable,
     )
 
 
@@ -147,8 +176,9 @@ class NotifyStore:
             profile = items.get("PROFILE")
             if profile is None:
                 return None, {}
-            contacts = list(self.table.query_all(pk, sk_prefix="ID#"))
-            return _recipient(customer_id, profile, contacts), items.get(budget_sk(window), {})
+            found = _contacts(list(self.table.query_all(pk, sk_prefix="ID#")))
+            recipient = _recipient(customer_id, profile, found, self.undeliverable(found))
+            return recipient, items.get(budget_sk(window), {})
         raise Conflict(f"redirect chain of {customer_id} too long", code="redirect_loop")
 
     def consents(self, customer_id: str) -> dict[str, Any] | None:
@@ -165,6 +195,18 @@ class NotifyStore:
                 return dict(profile.get("consents") or {})
             customer_id = str(redirect["survivor_id"])
         raise Conflict(f"redirect chain of {customer_id} too long", code="redirect_loop")
+
+    def undeliverable(self, contacts: Mapping[str, str]) -> frozenset[str]:
+        """The channels whose address (of ``contacts``: identifier type -> value) hard-bounced."""
+        keys = {
+            channel: address_key(channel, contacts[kind])
+            for channel, kind in CONTACT_TYPE.items()
+            if contacts.get(kind) and channel != "push"
+        }
+        if not keys:
+            return frozenset()
+        marked = {(i["pk"], i["sk"]) for i in self.table.batch_get(list(keys.values()))}
+        return frozenset(c for c, key in keys.items() if key in marked)
 
     def budget(self, customer_id: str, window: str) -> Item:
         return self.table.get(customer_pk(customer_id), budget_sk(window)) or {}

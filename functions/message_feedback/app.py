@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.notify.feedback import handle
 from loyalty.observability import logger, metrics
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _METRIC = {"undeliverable": "AddressesUndeliverable", "complaint": "Complaints", "sms_stop": "SmsStops"}
 

@@ -110,6 +110,7 @@ def log_item(message: Mapping[str, Any], now: datetime) -> Item:
         "reason": message.get("reason"),
         "channel": message.get("channel"),
         "due": message.get("due"),
+        "template_version": message.get("template_version"),
         "at": message["created_at"],
         "updated_at": now.isoformat(),
         "expires_at": message.get("expires_at"),
@@ -391,15 +392,28 @@ class NotifyStore:
         except Conflict:
             raise NotClaimable(self.table.get(pk, sk)) from None
 
-    def complete(self, message: Item, now: datetime, provider_id: str, outbox: Item | None) -> Item:
-        """sending -> sent, with the timeline entry (and the outbox item) in one transaction."""
+    def complete(
+        self,
+        message: Item,
+        now: datetime,
+        provider_id: str,
+        outbox: Item | None,
+        *,
+        template_version: int = 0,
+    ) -> Item:
+        """sending -> sent, with the timeline entry (and the outbox item) in one transaction.
+
+        ``template_version``: the version of the text it was rendered from (0: the built-in one).
+        """
         done = {**message, "status": "sent", "sent_at": now.isoformat(), "provider_id": provider_id}
         done["updated_at"] = now.isoformat()
+        done["template_version"] = template_version
         actions = [
             tx_update(
                 message["pk"],
                 message["sk"],
-                "SET #st = :sent, sent_at = :now, provider_id = :pid, updated_at = :now REMOVE lease_until",
+                "SET #st = :sent, sent_at = :now, provider_id = :pid, updated_at = :now,"
+                " template_version = :tv REMOVE lease_until",
                 "#st = :sending AND #ch = :ch",
                 {"#st": "status", "#ch": "channel"},
                 {
@@ -408,6 +422,7 @@ class NotifyStore:
                     ":now": now.isoformat(),
                     ":pid": provider_id,
                     ":ch": message["channel"],
+                    ":tv": template_version,
                 },
             ),
             tx_put(log_item(done, now)),

@@ -22,15 +22,12 @@ from loyalty import aws
 from loyalty.errors import TransientError
 from loyalty.notify import policy
 from loyalty.notify.catalogue import RULES, Trigger, match, topic_of
+from loyalty.notify.message import Message
 from loyalty.notify.store import (
     BudgetRace,
     Duplicate,
     NotifyStore,
-    customer_pk,
     due_key,
-    log_sk,
-    message_sk,
-    ttl,
 )
 from loyalty.observability import logger
 from loyalty.settings import Settings, get_settings
@@ -122,28 +119,20 @@ class Fanout:
             rule.intent, customer_id, trigger.source_pk, trigger.source_sk, trigger.version
         )
         data = {**trigger.data, "first_name": recipient.first_name if recipient else None}
-        message: Item = {
-            "pk": customer_pk(live_id),
-            "sk": message_sk(message_id),
-            "entity": "notification",
-            "message_id": message_id,
-            "customer_id": live_id,
-            "intent": rule.intent,
-            "klass": rule.klass,
-            "locale": recipient.locale if recipient else None,
-            "data": {k: v for k, v in data.items() if v is not None},
-            "source_pk": trigger.source_pk,
-            "source_sk": trigger.source_sk,
-            "created_at": now.isoformat(),
-            "updated_at": now.isoformat(),
-            "tl_sk": log_sk(now, message_id),
-            "attempts": 0,
-            "expires_at": ttl(now),
-        }
+        message = Message(
+            message_id=message_id,
+            customer_id=live_id,
+            intent=rule.intent,
+            klass=rule.klass,
+            created_at=now,
+            locale=recipient.locale if recipient else None,
+            data=data,
+            source_pk=trigger.source_pk,
+            source_sk=trigger.source_sk,
+            topic=rule.topic,
+        ).to_item()
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return self._suppress(message, "no_profile" if recipient is None else "inactive", now)
-        if rule.topic:
-            message["topic"] = rule.topic
         channels, reason = policy.channel_order(recipient, _topics(message))
         if reason is not None:
             return self._suppress(message, reason, now)
@@ -277,28 +266,21 @@ class Fanout:
         members = members[:DIGEST_MAX]
         ids = sorted(str(m["message_id"]) for m in members)
         digest_id = str(uuid.uuid5(_NS, "digest|" + "|".join(ids)))
-        digest: Item = {
-            "pk": customer_pk(customer_id),
-            "sk": message_sk(digest_id),
-            "entity": "notification",
-            "message_id": digest_id,
-            "customer_id": customer_id,
-            "intent": "digest",
-            "klass": "marketing",
-            "locale": recipient.locale,
-            "data": {
+        digest = Message(
+            message_id=digest_id,
+            customer_id=customer_id,
+            intent="digest",
+            klass="marketing",
+            created_at=now,
+            locale=recipient.locale,
+            data={
                 "first_name": recipient.first_name,
                 "items": [{"intent": m["intent"], "data": m.get("data") or {}} for m in members],
             },
-            "members": ids,
-            "channels": channels,
-            "addresses": {c: recipient.address(c) for c in channels},
-            "created_at": now.isoformat(),
-            "updated_at": now.isoformat(),
-            "tl_sk": log_sk(now, digest_id),
-            "attempts": 0,
-            "expires_at": ttl(now),
-        }
+            members=ids,
+            channels=channels,
+            addresses={c: recipient.address(c) for c in channels},
+        ).to_item()
         for attempt in range(BUDGET_ATTEMPTS):
             if attempt:
                 budget = self.store.budget(customer_id, window)

@@ -29,7 +29,7 @@ from loyalty.store.table import Item, Table
 from tests.conftest import drain
 from tests.support import identity as idfx
 from tests.support import notify as fx
-from tests.support.lambdas import LambdaContext, api_event, load_function
+from tests.support.lambdas import LambdaContext, api_event, load_event, load_function
 
 NOON = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)  # 12:00 in Madrid: not quiet
 SECRET = "local-unsubscribe-secret"  # config/local-secrets.json, key "unsubscribe"
@@ -240,3 +240,16 @@ def test_the_preference_center_records_changes_as_consent_events(
     assert now["language"] == "en"
     # And saving the same again records nothing new
     assert change_preferences(cid, channels={"email": True}, topics={"email": {"offers": False}}) is None
+
+
+def test_the_sample_one_click_event_opts_its_customer_out(table: Table) -> None:
+    # events/api/unsubscribe_one_click.json: signed with the local secret for c_0123...
+    fx.seed_customer(table, "c_0123456789abcdef0123456789abcdef", contacts={"email": ADDRESS, "phone": PHONE})
+    answer = load_function("notify_links").handler(
+        load_event("api/unsubscribe_one_click.json"), LambdaContext()
+    )
+    assert answer["statusCode"] == 200
+    (event,) = consent_events()
+    assert isinstance(event.payload, ProfilePayload)
+    assert [(c.channel, c.granted, c.topic) for c in event.payload.consents] == [("email", False, "points")]
+    assert [i.value for i in event.identifiers] == [ADDRESS]

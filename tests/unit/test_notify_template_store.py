@@ -17,7 +17,7 @@ from loyalty.notify.template_store import CURRENT, TemplateStore, template_key, 
 from loyalty.store.table import Table
 from tests.conftest import drain
 from tests.support import notify as fx
-from tests.support.lambdas import LambdaContext, api_event, load_function
+from tests.support.lambdas import LambdaContext, api_event, load_event, load_function
 
 NOON = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 SMS = {"text": "{first_name}: +{points} puntos ({order_id}). ¡Gracias!"}
@@ -138,3 +138,10 @@ def test_concurrent_publishes_never_lose_a_version(table: Table) -> None:
     current = table.get(template_key("welcome", "sms", "es"), CURRENT)
     assert current is not None
     assert current["version"] == len(won)
+
+
+def test_the_sample_publish_event_publishes_version_1(table: Table) -> None:
+    answer = load_function("templates_api").handler(load_event("api/templates_publish.json"), LambdaContext())
+    assert answer["statusCode"] == 201
+    assert json.loads(answer["body"])["published_by"].endswith("loyalty-marketing/eva")
+    assert TemplateStore().current("points_earned", "sms", "es")[1] == 1

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import email
+import email.policy
+import json
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -99,3 +102,165 @@ def test_reservation_ready_and_back_in_stock_reach_the_customer(local_stack: Loc
     ]
     states = {h["intent"]: (h["status"], h.get("reason")) for h in body["history"]}
     assert states["reservation_expiring"] == ("deferred", "reminder")
+
+
+# -- messages customers control (issue 15) ------------------------------------------------------------
+def _sign_up(local_stack: LocalStack, uid: str, *, push: bool, phone: str | None = None) -> tuple[str, str]:
+    """An app sign-up in a daytime zone, then an email subscription: (customer id, email)."""
+    address = f"marta.{uid}@correo.es"
+    card = str(int(uid, 16))[-12:].rjust(12, "4")
+    app = load_event("webhooks/app_sign_up.json")
+    app["event_id"] = f"app-{uid}"
+    app["device"]["id"] = f"dev-{uid}"
+    app["user"].update(email=address, loyalty_card=card, timezone=daytime_zone(), push_opt_in=push)
+    if phone:
+        app["user"]["phone"] = phone
+    assert local_stack.post_webhook("app", app).status == 202
+    local_stack.wait_quiet(timeout=90)
+    subscribe = [
+        {
+            "sg_event_id": f"sg-{uid}-sub",
+            "event": "subscribe",
+            "email": address,
+            "timestamp": int(datetime.now(UTC).timestamp()),
+        }
+    ]
+    assert local_stack.post_webhook("email", subscribe).status == 202
+    local_stack.wait_quiet(timeout=90)
+    found = local_stack.api("GET", f"/customers?card={card}")
+    assert found.status == 200, found.body
+    return str(found.json()["customer_id"]), address
+
+
+def _back_in_stock(local_stack: LocalStack, uid: str, sku: str, round_: int) -> None:
+    """The SKU runs out at the store, then arrives again: one back_in_stock signal."""
+    base = datetime.now(UTC)
+    count = {
+        "message_id": f"CNT-{uid}-{round_}",
+        "type": "count",
+        "location_id": "MAD-SOL",
+        "counted_at": base.isoformat(),
+        "lines": [{"sku": sku, "quantity": 0}],
+    }
+    assert local_stack.post_webhook("stock", count).status == 202
+    local_stack.wait_quiet(timeout=90)
+    receipt = {
+        "message_id": f"GRN-{uid}-{round_}",
+        "type": "receipt",
+        "location_id": "MAD-SOL",
+        "occurred_at": (base + timedelta(seconds=1)).isoformat(),
+        "lines": [{"sku": sku, "quantity": 2}],
+    }
+    assert local_stack.post_webhook("stock", receipt).status == 202
+    local_stack.wait_quiet(timeout=90)
+
+
+def _subscribe_alert(local_stack: LocalStack, customer_id: str, sku: str) -> None:
+    alert = local_stack.api(
+        "POST", f"/customers/{customer_id}/stock-alerts", {"sku": sku, "location_id": "MAD-SOL"}
+    )
+    assert alert.status == 201, alert.body
+
+
+def _feedback(local_stack: LocalStack, name: str, **changes: str) -> None:
+    """Put a provider notification (an events/ fixture's SNS envelope) on the feedback queue."""
+    envelope = json.loads(load_event(f"sqs/{name}.json")["Records"][0]["body"])
+    text = envelope["Message"]
+    for old, new in changes.items():
+        text = text.replace(old, new)
+    envelope["Message"] = text
+    local_stack.sqs.send_message(
+        QueueUrl=local_stack.queue_url("NotifyFeedbackQueue"), MessageBody=json.dumps(envelope)
+    )
+    local_stack.wait_quiet(timeout=90)
+
+
+def test_one_click_unsubscribe_from_the_raw_email_suppresses_the_next_marketing_message(
+    local_stack: LocalStack, uid: str
+) -> None:
+    # Given a customer who gets email (and not push) and waits for a SKU to come back
+    customer_id, address = _sign_up(local_stack, uid, push=False)
+    sku = f"SKU-UNS-{uid}"
+    _back_in_stock(local_stack, uid, sku, 1)
+    _subscribe_alert(local_stack, customer_id, sku)
+    # When it comes back, she gets a marketing email
+    _back_in_stock(local_stack, uid, sku, 2)
+    body = local_stack.api("GET", f"/customers/{customer_id}/notifications").json()
+    (sent,) = [o for o in body["outbox"] if o["intent"] == "back_in_stock"]
+    assert (sent["channel"], sent["address"]) == ("email", address)
+    # Then the raw email carries both RFC 8058 headers and the link is also in the body
+    raw = email.message_from_string(sent["content"]["raw"], policy=email.policy.default)
+    assert str(raw["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+    url = str(raw["List-Unsubscribe"]).strip("<>")
+    assert url.startswith("https://")
+    assert url in sent["content"]["text"]
+    path = "/unsubscribe/" + url.rsplit("/unsubscribe/", 1)[1]
+    # And the link works through the front door with no sign-in: GET shows a button, POST opts out
+    page = local_stack.request("GET", path)
+    assert page.status == 200
+    assert b'method="post"' in page.body
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for _ in range(2):  # a mail client may retry: still one opt-out
+        done = local_stack.request("POST", path, b"List-Unsubscribe=One-Click", form)
+        assert done.status == 200, done.body
+    local_stack.wait_quiet(timeout=90)
+    profile = local_stack.api("GET", f"/customers/{customer_id}").json()
+    assert profile["consents"]["email:stock_alerts"]["granted"] is False
+    assert profile["consents"]["email"]["granted"] is True  # only that stream was left
+    # When the SKU comes back again, the marketing message is suppressed with its reason
+    _back_in_stock(local_stack, uid, sku, 3)
+    history = local_stack.api("GET", f"/customers/{customer_id}/notifications").json()["history"]
+    states = [(h["status"], h.get("reason")) for h in history if h["intent"] == "back_in_stock"]
+    assert ("suppressed", "unsubscribed") in states
+    assert [
+        o
+        for o in local_stack.api("GET", f"/customers/{customer_id}/notifications").json()["outbox"]
+        if o["intent"] == "back_in_stock"
+    ] == [sent]
+
+
+def test_a_bounce_falls_back_to_push_and_a_published_template_is_used(
+    local_stack: LocalStack, uid: str
+) -> None:
+    # Given a customer reachable by email first and push second, and a published push text
+    customer_id, address = _sign_up(local_stack, uid, push=True)
+    text = "{first_name}: {sku} ya está en {location_id} " + uid
+    put = local_stack.api(
+        "PUT", "/templates/back_in_stock/push/es", {"content": {"title": "¡Ya está!", "body": text}}
+    )
+    assert put.status == 201, put.body
+    version = put.json()["version"]
+    # When SES reports a hard bounce of her email address
+    _feedback(local_stack, "message_feedback_ses_bounce", **{"ana.garcia@correo.es": address})
+    sku = f"SKU-BNC-{uid}"
+    _back_in_stock(local_stack, uid, sku, 1)
+    _subscribe_alert(local_stack, customer_id, sku)
+    _back_in_stock(local_stack, uid, sku, 2)
+    # Then the back-in-stock message went by push, with the published text and its version
+    body = local_stack.api("GET", f"/customers/{customer_id}/notifications").json()
+    (sent,) = [o for o in body["outbox"] if o["intent"] == "back_in_stock"]
+    assert sent["channel"] == "push"
+    assert sent["content"]["title"] == "¡Ya está!"
+    assert sent["content"]["body"].endswith(uid)
+    (entry,) = [h for h in body["history"] if h["intent"] == "back_in_stock" and h["status"] == "sent"]
+    assert entry["template_version"] == version
+
+
+def test_an_sms_stop_and_a_complaint_change_the_consents(local_stack: LocalStack, uid: str) -> None:
+    phone = "+3461" + str(int(uid, 16))[-7:].rjust(7, "0")
+    customer_id, address = _sign_up(local_stack, uid, push=False, phone=phone)
+    _feedback(
+        local_stack,
+        "message_feedback_inbound_sms",
+        **{"+34611222333": phone, "cae173d2-66b9-564c-8309-21f858e9fb84": f"in-{uid}"},
+    )
+    _feedback(
+        local_stack,
+        "message_feedback_ses_complaint",
+        **{"ana.garcia@correo.es": address, 'feedbackId": "': f'feedbackId": "{uid}-'},
+    )
+    consents = local_stack.api("GET", f"/customers/{customer_id}").json()["consents"]
+    assert consents["sms"]["granted"] is False
+    assert consents["sms"]["source"] == "sms:stop"
+    assert {consents[f"email:{t}"]["granted"] for t in ("points", "offers", "stock_alerts")} == {False}
+    assert consents["email"]["granted"] is True

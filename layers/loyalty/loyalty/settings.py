@@ -74,6 +74,11 @@ class Settings(BaseModel):
     sms_origination_identity: str = Field(default="", alias="SMS_ORIGINATION_IDENTITY")
     whatsapp_secret_id: str = Field(default="", alias="WHATSAPP_SECRET_ID")
     whatsapp_api_base: str = Field(default="https://graph.facebook.com/v21.0", alias="WHATSAPP_API_BASE")
+    # messages customers control (loyalty.notify.links / feedback / preferences)
+    notify_link_secret_id: str = Field(default="", alias="NOTIFY_LINK_SECRET_ID")
+    notify_link_base_url: str = Field(default="", alias="NOTIFY_LINK_BASE_URL")
+    notify_feedback_queue_url: str = Field(default="", alias="NOTIFY_FEEDBACK_QUEUE_URL")
+    notify_ses_configuration_set: str = Field(default="", alias="NOTIFY_SES_CONFIGURATION_SET")
 
     def require(self, *fields: str) -> Settings:
         """These settings, or ``MissingSetting`` naming every one of ``fields`` left empty."""

@@ -70,6 +70,9 @@ POLICY: dict[str, Rule] = {
     "POST /points/rules": Rule(roles=frozenset({Role.MARKETING})),
     "POST /points/rules/{rule_id}/deactivate": Rule(roles=frozenset({Role.MARKETING})),
     # KPIs
+    "GET /templates": Rule(roles=frozenset({Role.MARKETING})),
+    "POST /templates/preview": Rule(roles=frozenset({Role.MARKETING})),
+    "PUT /templates/{intent}/{channel}/{lang}": Rule(roles=frozenset({Role.MARKETING})),
     "GET /kpis/daily": Rule(roles=frozenset({Role.MARKETING})),
     "GET /kpis/daily/{day}": Rule(roles=frozenset({Role.MARKETING})),
     # each API's OpenAPI document
@@ -78,6 +81,7 @@ POLICY: dict[str, Rule] = {
     "GET /openapi/stock.json": Rule(roles=STAFF),
     "GET /openapi/kpis.json": Rule(roles=STAFF),
     "GET /openapi/notifications.json": Rule(roles=STAFF),
+    "GET /openapi/templates.json": Rule(roles=STAFF),
 }
 
 

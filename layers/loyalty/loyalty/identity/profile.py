@@ -55,7 +55,11 @@ def facts_of(payload: ProfilePayload, channel: str, at: datetime) -> dict[str, t
 def consents_of(payload: ProfilePayload, channel: str, at: datetime) -> dict[str, dict[str, Any]]:
     """Channel -> consent statement of one profile payload."""
     return {
-        c.channel: {"granted": c.granted, "source": c.source or channel, "at": iso(at)}
+        (f"{c.channel}:{c.topic}" if c.topic else c.channel): {
+            "granted": c.granted,
+            "source": c.source or channel,
+            "at": iso(at),
+        }
         for c in payload.consents
     }
 

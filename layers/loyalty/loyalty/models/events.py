@@ -102,6 +102,10 @@ class Consent(BaseModel):
     channel: Literal["email", "sms", "push", "whatsapp"]
     granted: bool
     source: str = Field(default="", max_length=64)
+    topic: Literal["points", "offers", "stock_alerts"] | None = Field(
+        default=None,
+        description="one marketing stream on the channel (None: all of it), kept as <channel>:<topic>",
+    )
 
 
 class ProfilePayload(BaseModel):
@@ -113,7 +117,7 @@ class ProfilePayload(BaseModel):
     birthday: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     postal_code: str | None = Field(default=None, max_length=16)
     verified: bool = False
-    consents: list[Consent] = Field(default_factory=list, max_length=8)
+    consents: list[Consent] = Field(default_factory=list, max_length=16)
 
 
 class EngagementPayload(BaseModel):

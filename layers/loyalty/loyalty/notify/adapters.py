@@ -91,20 +91,29 @@ class OutboxProvider:
 
 class SesProvider:
     def send(self, channel: str, address: str, content: Mapping[str, Any], message: Item) -> Delivery:
+        settings = get_settings()
+        kwargs: dict[str, Any] = {}
+        if settings.notify_ses_configuration_set:  # bounces and complaints come back through it
+            kwargs["ConfigurationSetName"] = settings.notify_ses_configuration_set
+        if content.get("raw"):  # composed with the List-Unsubscribe headers (loyalty.notify.mail)
+            body: dict[str, Any] = {"Raw": {"Data": str(content["raw"]).encode()}}
+        else:
+            body = {
+                "Simple": {
+                    "Subject": {"Data": content["subject"], "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": content["text"], "Charset": "UTF-8"},
+                        "Html": {"Data": content["html"], "Charset": "UTF-8"},
+                    },
+                }
+            }
         try:
             resp = aws.client("sesv2").send_email(
-                FromEmailAddress=get_settings().notify_email_from,
+                FromEmailAddress=settings.notify_email_from,
                 Destination={"ToAddresses": [address]},
-                Content={
-                    "Simple": {
-                        "Subject": {"Data": content["subject"], "Charset": "UTF-8"},
-                        "Body": {
-                            "Text": {"Data": content["text"], "Charset": "UTF-8"},
-                            "Html": {"Data": content["html"], "Charset": "UTF-8"},
-                        },
-                    }
-                },
+                Content=body,
                 EmailTags=[{"Name": "intent", "Value": str(message["intent"])}],
+                **kwargs,
             )
         except (ClientError, BotoCoreError) as err:
             raise _aws_error(err) from err

@@ -38,6 +38,8 @@ class IntentRule:
     due_at: Callable[[Image], datetime | None] | None = None
     #: checked again when a deferred message is released: (attribute, value) the source must still have
     still: tuple[str, str] | None = None
+    #: the marketing stream a customer can leave on its own (``Consent.topic``); None: no topic
+    topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,14 @@ CATALOGUE: tuple[IntentRule, ...] = (
         _pick("points", "order_id", "channel"),
     ),
     IntentRule("tier_reached", "tier_change", "transactional", _tier_up, _pick("from_tier", "to_tier")),
-    IntentRule("points_expiring", "points_expiring", "marketing", inserted, _pick("points", "expires_on")),
+    IntentRule(
+        "points_expiring",
+        "points_expiring",
+        "marketing",
+        inserted,
+        _pick("points", "expires_on"),
+        topic="points",
+    ),
     IntentRule(
         "reservation_ready",
         "reservation",
@@ -180,6 +189,7 @@ CATALOGUE: tuple[IntentRule, ...] = (
         inserted_with("signal", "back_in_stock"),
         _pick("sku", "location_id"),
         audience="sku_subscribers",
+        topic="stock_alerts",
     ),
     IntentRule("order_status", "event", "transactional", _order_event, _order_data),
 )
@@ -187,6 +197,13 @@ CATALOGUE: tuple[IntentRule, ...] = (
 #: Entities the fan-out reacts to (the stream event source's filter lists the same ones).
 WATCHED_ENTITIES = frozenset(rule.entity for rule in CATALOGUE)
 RULES: dict[str, IntentRule] = {rule.intent: rule for rule in CATALOGUE}
+#: topics a customer can leave (``Consent.topic``); "offers" is for campaigns
+TOPICS = ("points", "offers", "stock_alerts")
+
+
+def topic_of(intent: str) -> str | None:
+    rule = RULES.get(intent)
+    return rule.topic if rule is not None else None
 
 
 def version_of(image: Image) -> str:

@@ -17,18 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loyalty import queue
-from loyalty.customers import customer_pk
 from loyalty.errors import TransientError
 from loyalty.notify import policy
-from loyalty.notify.catalogue import RULES, Trigger, match
+from loyalty.notify.catalogue import RULES, Trigger, match, topic_of
+from loyalty.notify.message import Message
 from loyalty.notify.store import (
     BudgetRace,
     Duplicate,
     NotifyStore,
     due_key,
-    log_sk,
-    message_sk,
-    ttl,
 )
 from loyalty.observability import logger
 from loyalty.settings import Settings, get_settings
@@ -114,27 +111,21 @@ class Fanout:
             rule.intent, customer_id, trigger.source_pk, trigger.source_sk, trigger.version
         )
         data = {**trigger.data, "first_name": recipient.first_name if recipient else None}
-        message: Item = {
-            "pk": customer_pk(live_id),
-            "sk": message_sk(message_id),
-            "entity": "notification",
-            "message_id": message_id,
-            "customer_id": live_id,
-            "intent": rule.intent,
-            "klass": rule.klass,
-            "locale": recipient.locale if recipient else None,
-            "data": {k: v for k, v in data.items() if v is not None},
-            "source_pk": trigger.source_pk,
-            "source_sk": trigger.source_sk,
-            "created_at": now.isoformat(),
-            "updated_at": now.isoformat(),
-            "tl_sk": log_sk(now, message_id),
-            "attempts": 0,
-            "expires_at": ttl(now),
-        }
+        message = Message(
+            message_id=message_id,
+            customer_id=live_id,
+            intent=rule.intent,
+            klass=rule.klass,
+            created_at=now,
+            locale=recipient.locale if recipient else None,
+            data=data,
+            source_pk=trigger.source_pk,
+            source_sk=trigger.source_sk,
+            topic=rule.topic,
+        ).to_item()
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return self._suppress(message, "no_profile" if recipient is None else "inactive", now)
-        channels, reason = policy.channel_order(recipient)
+        channels, reason = policy.channel_order(recipient, _topics(message))
         if reason is not None:
             return self._suppress(message, reason, now)
         message["channels"] = channels
@@ -206,7 +197,8 @@ class Fanout:
         recipient, budget = self.store.recipient(str(message["customer_id"]), window)
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return self._settle(message, now, status="suppressed", reason="inactive")
-        channels, no_channel = policy.channel_order(recipient)  # consent may have changed overnight
+        # consent (a topic, a bounce) may have changed overnight
+        channels, no_channel = policy.channel_order(recipient, _topics(message))
         if no_channel is not None:
             return self._settle(message, now, status="suppressed", reason=no_channel)
         message = {**message, "channels": channels, "addresses": {c: recipient.address(c) for c in channels}}
@@ -257,7 +249,7 @@ class Fanout:
         recipient, budget = self.store.recipient(customer_id, window)
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return [self._settle(m, now, status="suppressed", reason="inactive") for m in members]
-        channels, no_channel = policy.channel_order(recipient)
+        channels, no_channel = policy.channel_order(recipient, {t for m in members for t in _topics(m)})
         if no_channel is not None:
             return [self._settle(m, now, status="suppressed", reason=no_channel) for m in members]
         quiet = policy.quiet_until(now, recipient.timezone, self.limits)
@@ -266,28 +258,21 @@ class Fanout:
         members = members[:DIGEST_MAX]
         ids = sorted(str(m["message_id"]) for m in members)
         digest_id = str(uuid.uuid5(_NS, "digest|" + "|".join(ids)))
-        digest: Item = {
-            "pk": customer_pk(customer_id),
-            "sk": message_sk(digest_id),
-            "entity": "notification",
-            "message_id": digest_id,
-            "customer_id": customer_id,
-            "intent": "digest",
-            "klass": "marketing",
-            "locale": recipient.locale,
-            "data": {
+        digest = Message(
+            message_id=digest_id,
+            customer_id=customer_id,
+            intent="digest",
+            klass="marketing",
+            created_at=now,
+            locale=recipient.locale,
+            data={
                 "first_name": recipient.first_name,
                 "items": [{"intent": m["intent"], "data": m.get("data") or {}} for m in members],
             },
-            "members": ids,
-            "channels": channels,
-            "addresses": {c: recipient.address(c) for c in channels},
-            "created_at": now.isoformat(),
-            "updated_at": now.isoformat(),
-            "tl_sk": log_sk(now, digest_id),
-            "attempts": 0,
-            "expires_at": ttl(now),
-        }
+            members=ids,
+            channels=channels,
+            addresses={c: recipient.address(c) for c in channels},
+        ).to_item()
         for attempt in range(BUDGET_ATTEMPTS):
             if attempt:
                 budget = self.store.budget(customer_id, window)
@@ -364,6 +349,14 @@ class Fanout:
 
 
 _REMINDERS = frozenset(rule.intent for rule in RULES.values() if rule.due_at is not None)
+
+
+def _topics(message: Item) -> tuple[str, ...]:
+    """The marketing topic of a message (from its intent; an older message may not store it)."""
+    topic = message.get("topic") or topic_of(str(message.get("intent", "")))
+    return (str(topic),) if topic else ()
+
+
 #: members folded into one digest at most (a transaction holds 100 actions: 3 + 2 per member)
 DIGEST_MAX = 40
 

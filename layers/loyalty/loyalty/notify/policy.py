@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -39,10 +39,17 @@ class Recipient:
     consents: Mapping[str, Mapping[str, Any]]
     contacts: Mapping[str, str]  # identifier type -> value (the most recent one)
     first_name: str | None = None
+    #: channels whose address is marked undeliverable (a hard bounce), see ``loyalty.notify.feedback``
+    undeliverable: frozenset[str] = frozenset()
 
     def consented(self, channel: str) -> bool:
         entry = self.consents.get(channel)
         return isinstance(entry, Mapping) and entry.get("granted") is True
+
+    def subscribed(self, channel: str, topic: str) -> bool:
+        """A topic is on unless the customer left it on that channel (``<channel>:<topic>`` refused)."""
+        entry = self.consents.get(topic_key(channel, topic))
+        return not (isinstance(entry, Mapping) and entry.get("granted") is False)
 
     def address(self, channel: str) -> str | None:
         return self.contacts.get(CONTACT_TYPE[channel])
@@ -57,17 +64,34 @@ class Limits:
     quiet_end: int  # local hour they end (exclusive)
 
 
-def channel_order(recipient: Recipient) -> tuple[list[str], str | None]:
-    """Channels to use in order, or ([], reason) when none may be used."""
+def topic_key(channel: str, topic: str) -> str:
+    """The consents key of one topic on one channel (``ProfilePayload.consents`` with a topic)."""
+    return f"{channel}:{topic}"
+
+
+def channel_order(recipient: Recipient, topics: Iterable[str] = ()) -> tuple[list[str], str | None]:
+    """Channels to use in order, or ([], reason) when none may be used.
+
+    ``topics``: the marketing streams the message belongs to; a channel on which the customer left
+    any of them is skipped (reason ``unsubscribed`` when that leaves none). A channel whose address
+    hard-bounced is skipped too (``undeliverable``), so the next consented channel is used.
+    """
+    topics = tuple(topics)
     preferred = recipient.preferred_channel if recipient.preferred_channel in CHANNELS else None
     ordered = ([preferred] if preferred else []) + [c for c in FALLBACK_ORDER if c != preferred]
     consented = [c for c in ordered if recipient.consented(c)]
     if not consented:
         return [], "no_consent"
-    reachable = [c for c in consented if recipient.address(c)]
+    subscribed = [c for c in consented if all(recipient.subscribed(c, t) for t in topics)]
+    if not subscribed:
+        return [], "unsubscribed"
+    reachable = [c for c in subscribed if recipient.address(c)]
     if not reachable:
         return [], "no_contact"
-    return reachable, None
+    deliverable = [c for c in reachable if c not in recipient.undeliverable]
+    if not deliverable:
+        return [], "undeliverable"
+    return deliverable, None
 
 
 def zone(name: str | None) -> ZoneInfo:

@@ -16,8 +16,10 @@ from typing import Any
 from loyalty.errors import TransientError
 from loyalty.notify.adapters import Provider, ProviderError, provider_for
 from loyalty.notify.fanout import enqueue
+from loyalty.notify.mail import compose
 from loyalty.notify.store import NotClaimable, NotifyStore
-from loyalty.notify.templates import render
+from loyalty.notify.template_store import TemplateStore
+from loyalty.notify.templates import Template, language_of, render
 from loyalty.settings import get_settings
 from loyalty.store.table import Item
 
@@ -80,13 +82,17 @@ def send(
             return SendResult("withdrawn", channel)
         enqueue(store.fall_back(message, now, following, f"no consent for {channel} any more"))
         return SendResult("fallback", channel, following)
-    content = render(str(message["intent"]), channel, message.get("locale"), message.get("data") or {})
+    intent = str(message["intent"])
+    template, version = (None, 0) if intent == "digest" else published(intent, channel, message.get("locale"))
+    content = render(intent, channel, message.get("locale"), message.get("data") or {}, template)
     address = str((message.get("addresses") or {}).get(channel, ""))
+    if channel == "email":
+        content = compose(content, message, address)  # unsubscribe headers and links, raw MIME
     try:
         delivery = (provider or provider_for(channel)).send(channel, address, content, message)
     except ProviderError as err:
         return _failed(store, message, now, err, settings.notify_fallback_after)
-    store.complete(message, now, delivery.provider_id, delivery.outbox)
+    store.complete(message, now, delivery.provider_id, delivery.outbox, template_version=version)
     return SendResult("sent", channel)
 
 
@@ -101,6 +107,11 @@ def _failed(
         return SendResult("fallback", channel, following)
     store.release(message, now, str(err))
     raise SendFailed(f"{channel} provider failed for {message['message_id']}: {err}")
+
+
+def published(intent: str, channel: str, locale: str | None) -> tuple[Template | None, int]:
+    """The template marketing published for this message, with its version (0: the built-in)."""
+    return TemplateStore().current(intent, channel, language_of(locale))
 
 
 def backoff(channel: str, receipt_handle: str, receive_count: int) -> None:

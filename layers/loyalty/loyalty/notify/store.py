@@ -9,6 +9,9 @@
   customer's timeline with its latest status and reason; a replay adds a ``...#duplicate`` entry.
 - ``CUST#<id>`` / ``NOTIF#OUT#<iso>#<message_id>`` (``notification_outbox``): what the outbox
   adapter "sent" (DeliveryMode=outbox, locally and in tests).
+- ``ADDR#<channel>#<normalised address>`` / ``UNDELIVERABLE`` (``undeliverable_address``): a hard
+  bounce of that address on that channel; keyed by the address, not the customer, so it holds
+  whoever owns the address after merges (see ``loyalty.notify.feedback``).
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ from typing import Any
 from loyalty import customers
 from loyalty.customers import PROFILE_SK, customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict
-from loyalty.notify.policy import Recipient
+from loyalty.models.identifiers import InvalidIdentifier, normalize_email, normalize_phone
+from loyalty.notify.policy import CONTACT_TYPE, Recipient
 from loyalty.store.table import Item, Table, TransactionCancelled, tx_put, tx_put_new, tx_update
 
 MESSAGE_ENTITY = "notification"
 BUDGET_ENTITY = "notification_budget"
 LOG_ENTITY = "notification_log"
 OUTBOX_ENTITY = "notification_outbox"
+UNDELIVERABLE_ENTITY = "undeliverable_address"
+UNDELIVERABLE_SK = "UNDELIVERABLE"
 RETENTION = timedelta(days=400)
 
 
@@ -62,6 +68,22 @@ def outbox_sk(at: datetime, message_id: str) -> str:
     return f"NOTIF#OUT#{at.isoformat()}#{message_id}"
 
 
+def normalised_address(channel: str, address: str) -> str:
+    """The address as identity keeps it (email lowercased and canonical, phone E.164)."""
+    try:
+        if channel == "email":
+            return normalize_email(address)
+        if channel in {"sms", "whatsapp"}:
+            return normalize_phone(address if address.startswith("+") else f"+{address}")
+    except InvalidIdentifier:
+        pass
+    return address.strip().lower()
+
+
+def address_key(channel: str, address: str) -> tuple[str, str]:
+    return f"ADDR#{channel}#{normalised_address(channel, address)}", UNDELIVERABLE_SK
+
+
 def due_key(due: datetime) -> str:
     """GSI1 partition of messages due in the UTC hour of ``due``."""
     return f"NOTIFDUE#{due.strftime('%Y-%m-%dT%H')}"
@@ -85,13 +107,14 @@ def log_item(message: Mapping[str, Any], now: datetime) -> Item:
         "reason": message.get("reason"),
         "channel": message.get("channel"),
         "due": message.get("due"),
+        "template_version": message.get("template_version"),
         "at": message["created_at"],
         "updated_at": now.isoformat(),
         "expires_at": message.get("expires_at"),
     }
 
 
-def _recipient(customer_id: str, profile: Item, contacts: list[Item]) -> Recipient:
+def _contacts(contacts: list[Item]) -> dict[str, str]:
     found: dict[str, str] = {}
     for item in sorted(contacts, key=lambda i: str(i.get("linked_at") or i.get("created_at") or "")):
         kind = item.get("type")
@@ -102,6 +125,12 @@ def _recipient(customer_id: str, profile: Item, contacts: list[Item]) -> Recipie
             value = item["push_token"]  # the app's registered push token, when identity keeps it
         if kind and value:
             found[str(kind)] = str(value)
+    return found
+
+
+def _recipient(
+    customer_id: str, profile: Item, found: dict[str, str], undeliverable: frozenset[str]
+) -> Recipient:
     return Recipient(
         customer_id=customer_id,
         status=str(profile.get("status") or "active"),
@@ -111,6 +140,7 @@ def _recipient(customer_id: str, profile: Item, contacts: list[Item]) -> Recipie
         consents=profile.get("consents") or {},
         contacts=found,
         first_name=profile.get("first_name"),
+        undeliverable=undeliverable,
     )
 
 
@@ -141,8 +171,9 @@ class NotifyStore:
         profile = items.get(PROFILE_SK)
         if profile is None:
             return None, {}
-        contacts = list(self.table.query_all(customer_pk(customer_id), sk_prefix="ID#"))
-        return _recipient(customer_id, profile, contacts), items.get(budget_sk(window), {})
+        found = _contacts(list(self.table.query_all(customer_pk(customer_id), sk_prefix="ID#")))
+        recipient = _recipient(customer_id, profile, found, self.undeliverable(found))
+        return recipient, items.get(budget_sk(window), {})
 
     def consents(self, customer_id: str) -> dict[str, Any] | None:
         """The live customer's consents (REDIRECTs of absorbed customers followed); None: no profile,
@@ -158,6 +189,18 @@ class NotifyStore:
         if profile is None or profile.get("status") in {"erasing", "erased"}:
             return None  # nobody to contact any more
         return dict(profile.get("consents") or {})
+
+    def undeliverable(self, contacts: Mapping[str, str]) -> frozenset[str]:
+        """The channels whose address (of ``contacts``: identifier type -> value) hard-bounced."""
+        keys = {
+            channel: address_key(channel, contacts[kind])
+            for channel, kind in CONTACT_TYPE.items()
+            if contacts.get(kind) and channel != "push"
+        }
+        if not keys:
+            return frozenset()
+        marked = {(i["pk"], i["sk"]) for i in self.table.batch_get(list(keys.values()))}
+        return frozenset(c for c, key in keys.items() if key in marked)
 
     def budget(self, customer_id: str, window: str) -> Item:
         return self.table.get(customer_pk(customer_id), budget_sk(window)) or {}
@@ -342,15 +385,28 @@ class NotifyStore:
         except Conflict:
             raise NotClaimable(self.table.get(pk, sk)) from None
 
-    def complete(self, message: Item, now: datetime, provider_id: str, outbox: Item | None) -> Item:
-        """sending -> sent, with the timeline entry (and the outbox item) in one transaction."""
+    def complete(
+        self,
+        message: Item,
+        now: datetime,
+        provider_id: str,
+        outbox: Item | None,
+        *,
+        template_version: int = 0,
+    ) -> Item:
+        """sending -> sent, with the timeline entry (and the outbox item) in one transaction.
+
+        ``template_version``: the version of the text it was rendered from (0: the built-in one).
+        """
         done = {**message, "status": "sent", "sent_at": now.isoformat(), "provider_id": provider_id}
         done["updated_at"] = now.isoformat()
+        done["template_version"] = template_version
         actions = [
             tx_update(
                 message["pk"],
                 message["sk"],
-                "SET #st = :sent, sent_at = :now, provider_id = :pid, updated_at = :now REMOVE lease_until",
+                "SET #st = :sent, sent_at = :now, provider_id = :pid, updated_at = :now,"
+                " template_version = :tv REMOVE lease_until",
                 "#st = :sending AND #ch = :ch",
                 {"#st": "status", "#ch": "channel"},
                 {
@@ -359,6 +415,7 @@ class NotifyStore:
                     ":now": now.isoformat(),
                     ":pid": provider_id,
                     ":ch": message["channel"],
+                    ":tv": template_version,
                 },
             ),
             tx_put(log_item(done, now)),

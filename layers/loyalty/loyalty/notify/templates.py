@@ -257,14 +257,26 @@ def _digest_values(lang: str, data: Mapping[str, Any], channel: str) -> dict[str
     return {"first_name": first_name, "count": len(lines), "lines": joined}
 
 
-def render(intent: str, channel: str, locale: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The content of ``intent`` for ``channel`` in the customer's language (KeyError: unknown)."""
+def builtin(intent: str, lang: str) -> Template:
+    """The texts shipped with the code (the seeded defaults; KeyError: unknown intent)."""
+    return DIGEST[lang] if intent == "digest" else TEMPLATES[intent][lang]
+
+
+def render(
+    intent: str,
+    channel: str,
+    locale: str | None,
+    data: Mapping[str, Any],
+    template: Template | None = None,
+) -> dict[str, Any]:
+    """The content of ``intent`` for ``channel`` in the customer's language (KeyError: unknown).
+
+    ``template``: a published version (``loyalty.notify.template_store``) instead of the built-in.
+    """
     lang = language_of(locale)
     if intent == "digest":
-        template = DIGEST[lang]
         data = _digest_values(lang, data, channel)
-    else:
-        template = TEMPLATES[intent][lang]
+    template = template or builtin(intent, lang)
     plain = _values(intent, lang, data, escape=False)
     match channel:
         case "email":

@@ -61,6 +61,12 @@ ROUTES: tuple[Route, ...] = (
         "analytics_queue_url",
         lambda stage, e: stage == "attributed" or (stage == "recorded" and not e.identifiers),
     ),
+    # messaging (issue 15): a provider's bounce marks the address undeliverable (loyalty.notify.feedback)
+    Route(
+        "notify_feedback",
+        "notify_feedback_queue_url",
+        lambda stage, e: stage == "recorded" and e.type == EventType.MESSAGE_BOUNCED,
+    ),
 )
 
 #: what the router needs configured: every concern queue (an empty one would drop its messages)

@@ -51,8 +51,10 @@ class LambdaContext:
     log_group_name: str = "/aws/lambda/test-function"
     log_stream_name: str = "test"
 
+    remaining_ms: int = 10_000
+
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return self.remaining_ms
 
 
 def api_event(

@@ -358,8 +358,9 @@ def test_jobs_release_expire_and_flag_on_demand() -> None:
     )
     # When the scheduled functions run (an EventBridge scheduled event)
     scheduled = load_event("schedule/points_job.json")
-    released = load_function("release_pending_points").handler(scheduled, LambdaContext())
-    expired = load_function("expire_points").handler(scheduled, LambdaContext())
+    job = LambdaContext(remaining_ms=300_000)  # the jobs' Timeout in the template: time to finish
+    released = load_function("release_pending_points").handler(scheduled, job)
+    expired = load_function("expire_points").handler(scheduled, job)
     # Then the first lot is available, and the customer is flagged about the 20 points expiring soon
     assert released["points"] == 10
     assert expired["flagged"] == 0 or expired["flagged"] == 1

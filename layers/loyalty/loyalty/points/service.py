@@ -504,12 +504,14 @@ class PointsService:
         days = self._days("warn", target)
         if not days:
             return 0
-        for day in days:
+        done = days[0] - timedelta(days=1)
+        for day in days:  # at least one day per run; the cursor resumes after the last one read
             for page in self.store.expiring_lots(day):
                 for item in page:
                     if item.get("status") == "available" and int(item.get("remaining", 0)) > 0:
                         totals[item["customer_id"]] += int(item["remaining"])
                         first.setdefault(item["customer_id"], day.isoformat())
+            done = day
             if time.monotonic() > deadline:
                 break
         flagged = 0
@@ -528,7 +530,7 @@ class PointsService:
                     ),
                 }
             )
-        self.store.save_job_state("warn", next_day=(days[-1] + timedelta(days=1)).isoformat())
+        self.store.save_job_state("warn", next_day=(done + timedelta(days=1)).isoformat())
         return flagged
 
     def review_tiers(self, budget_s: float = 600.0) -> JobReport:

@@ -13,5 +13,6 @@ export default defineConfig({
     globals: true,
     setupFiles: ["./src/test-setup.ts"],
     css: false,
+    testTimeout: 30_000,
   },
 });

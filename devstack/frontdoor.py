@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from devstack.console import serve as serve_console
 from devstack.lambda_events import api_event, http_api_event
 from devstack.plan import ApiRoute
 
@@ -95,6 +96,8 @@ class FrontDoor:
     ) -> tuple[int, dict[str, str] | list[tuple[str, str]], bytes]:
         split = urlsplit(raw_path)
         path = split.path or "/"
+        if (console := serve_console(self.stack, method, path, headers, body)) is not None:
+            return console
         if path.startswith(CONTROL_PREFIX):
             return self._control(method, path[len(CONTROL_PREFIX) :])
         route, params, allowed = self.router.match(method, path)

@@ -32,13 +32,13 @@ export function parseConfig(raw: unknown): ConsoleConfig {
   const doc = raw as Record<string, unknown>;
   const auth = doc.auth as Record<string, unknown> | undefined;
   const apiBase = typeof doc.apiBase === "string" ? doc.apiBase.replace(/\/$/, "") : "";
-  if (!auth || typeof auth.clientId !== "string" || !auth.clientId) {
-    throw new ConfigError("config.json: auth.clientId is required");
-  }
+  if (!auth) throw new ConfigError("config.json: auth is required");
   if (auth.mode === "password" && typeof auth.cognitoEndpoint === "string") {
-    return { apiBase, auth: auth as unknown as PasswordAuth };
+    // An empty clientId: the stack has no staff pool yet; the page loads, sign-in says so.
+    return { apiBase, auth: { ...(auth as unknown as PasswordAuth), clientId: String(auth.clientId ?? "") } };
   }
   if (auth.mode === "oidc" && typeof auth.authority === "string") {
+    if (typeof auth.clientId !== "string" || !auth.clientId) throw new ConfigError("config.json: auth.clientId is required");
     return { apiBase, auth: auth as unknown as OidcAuth };
   }
   throw new ConfigError(`config.json: unknown auth mode ${String(auth.mode)}`);

@@ -18,6 +18,7 @@ export async function passwordSignIn(
   password: string,
   fetchImpl: typeof fetch = fetch,
 ): Promise<Session> {
+  if (!auth.clientId) throw new SignInError("this stack has no staff user pool", "NotConfigured");
   const resp = await fetchImpl(auth.cognitoEndpoint, {
     method: "POST",
     headers: {

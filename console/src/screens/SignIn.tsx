@@ -61,6 +61,7 @@ export function SignIn() {
                 <PasswordInput
                   label={t("signin.password")}
                   autoComplete="current-password"
+                  visibilityToggleButtonProps={{ "aria-label": t("signin.showPassword") }}
                   required
                   value={password}
                   onChange={(e) => setPassword(e.currentTarget.value)}

@@ -77,13 +77,18 @@ console-test: console/node_modules/.installed  ## the console's component tests 
 	cd console && npm test
 
 # Upload the built console and its config.json to the stack's bucket, then invalidate CloudFront.
-# STACK defaults to samconfig's stack name; needs the AWS CLI and credentials.
+# config.json (hosted UI sign-in, OAuth code + PKCE) is made from the stack's outputs: the staff
+# pool's id, app client id and hosted UI domain URL. STACK defaults to samconfig's dev stack;
+# needs the AWS CLI, credentials and AWS_REGION (or AWS_DEFAULT_REGION).
 STACK ?= omnichannel-loyalty-dev
 console-deploy: console/dist
-	@out() { aws cloudformation describe-stacks --stack-name $(STACK) \
+	@set -e; out() { aws cloudformation describe-stacks --stack-name $(STACK) \
 		--query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue" --output text; }; \
 	bucket=$$(out ConsoleBucketName); dist=$$(out ConsoleDistributionId); \
-	out ConsoleConfigJson > console/dist/config.json; \
+	region=$${AWS_REGION:-$$AWS_DEFAULT_REGION}; \
+	printf '{"apiBase": "", "auth": {"mode": "oidc", "authority": "https://cognito-idp.%s.amazonaws.com/%s", "clientId": "%s", "domain": "%s", "region": "%s"}}\n' \
+		"$$region" "$$(out StaffUserPoolId)" "$$(out StaffUserPoolClientId)" "$$(out StaffUserPoolDomainUrl)" "$$region" \
+		> console/dist/config.json; \
 	aws s3 sync console/dist "s3://$$bucket/console/" --delete --exclude config.json \
 		--cache-control "public, max-age=31536000, immutable" --exclude index.html; \
 	aws s3 cp console/dist/index.html "s3://$$bucket/console/index.html" --cache-control no-cache; \

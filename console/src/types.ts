@@ -165,3 +165,6 @@ export type StockView = {
   low_stock_threshold?: number;
   locations: StockLocation[];
 };
+
+/** Reservation states a store can hand over (stock service: held, ready). */
+export const COLLECTABLE = new Set(["held", "ready"]);

@@ -149,7 +149,7 @@ describe("customer 360", () => {
   });
 
   it("collects a reservation at my store from the customer's reservations", async () => {
-    const res = { reservation_id: "res_1", customer_id: "c_ana", sku: "SKU-JACKET", location_id: "MAD-SOL", quantity: 1, status: "active", created_at: "2026-11-29T10:00:00Z", hold_until: "2026-12-01T10:00:00Z", updated_at: null };
+    const res = { reservation_id: "res_1", customer_id: "c_ana", sku: "SKU-JACKET", location_id: "MAD-SOL", quantity: 1, status: "ready", created_at: "2026-11-29T10:00:00Z", hold_until: "2026-12-01T10:00:00Z", updated_at: null };
     const api = fakeFetch({
       "GET /customers/c_ana": () => [200, ANA],
       "GET /customers/c_ana/reservations": () => [200, { reservations: [res] }],

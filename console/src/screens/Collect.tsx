@@ -5,6 +5,7 @@ import { enc } from "../api";
 import { useAuth } from "../auth/context";
 import { ErrorState } from "../components/states";
 import { fmtDate } from "../format";
+import { COLLECTABLE } from "../types";
 import type { Reservation } from "../types";
 
 export function Collect() {
@@ -77,7 +78,7 @@ export function Collect() {
                 {t("collect.done")}
               </Alert>
             )}
-            {res.status === "active" && !elsewhere && (
+            {COLLECTABLE.has(res.status) && !elsewhere && (
               <Button onClick={() => void collect()} loading={busy} size="md">
                 {t("collect.collect")}
               </Button>

@@ -8,6 +8,7 @@ import { can } from "../auth/session";
 import { DataTable } from "../components/DataTable";
 import { Empty, ErrorState, Show, useLoad } from "../components/states";
 import { fmtDate, fmtDay, fmtNumber } from "../format";
+import { COLLECTABLE } from "../types";
 import type {
   Customer,
   LedgerPage,
@@ -349,7 +350,7 @@ function ReservationsPanel({ id }: { id: string }) {
                   {r.status}
                 </Badge>,
                 fmtDate(r.hold_until),
-                r.status === "active" && here ? (
+                COLLECTABLE.has(r.status) && here ? (
                   <Button key="c" size="xs" onClick={() => void collect(r)} aria-label={`${t("customer.reservations.collect")} ${r.reservation_id}`}>
                     {t("customer.reservations.collect")}
                   </Button>

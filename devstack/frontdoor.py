@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from devstack import sigv4
 from devstack.cognito import Unauthorized
+from devstack.console import serve as serve_console
 from devstack.lambda_events import api_event, http_api_event
 from devstack.plan import ApiRoute
 
@@ -97,6 +98,8 @@ class FrontDoor:
     ) -> tuple[int, dict[str, str] | list[tuple[str, str]], bytes]:
         split = urlsplit(raw_path)
         path = split.path or "/"
+        if (console := serve_console(self.stack, method, path, headers, body)) is not None:
+            return console
         if path.startswith(CONTROL_PREFIX):
             return self._control(method, path[len(CONTROL_PREFIX) :])
         route, params, allowed = self.router.match(method, path)

@@ -1,0 +1,141 @@
+"""Browser tests: Debian's chromium, driven by Playwright, against the console on a local stack.
+
+One stack per session (free ports, Ana's demo journey played), started on first use and stopped
+(emulator state reset) when the last browser test is done, so the e2e stack can start after it.
+``console/dist`` is brought up to date by ``make console/dist`` first.
+
+Marker ``needs_signin``: a journey that signs in against the stack's staff user pool (the sign-in
+issue). Where the stack has none yet it is skipped, saying so; the integrator removes the marker
+once sign-in is merged.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.demo import play
+from devstack.runtime import Console
+from devstack.stack import LocalStack, StackOptions
+from devstack.template import ROOT
+
+BROWSER_DIR = Path(__file__).resolve().parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "Demo-Passw0rd!"  # the local demo users' password (local only)
+TABLET = {"width": 1024, "height": 768}
+_started: list[LocalStack] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "needs_signin: signs in with the staff user pool (skipped while the stack has none)"
+    )
+
+
+def _stop(stack: LocalStack) -> None:
+    stack.stop()
+    # moto's backends live in this process: reset them so the next stack provisions afresh.
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if _started and (nextitem is None or BROWSER_DIR not in Path(str(nextitem.path)).parents):
+        _stop(_started.pop())
+
+
+def _ensure_built() -> None:
+    """make rebuilds console/dist when a source is newer (a no-op otherwise)."""
+    subprocess.run(["make", "-s", "console/dist"], cwd=ROOT, check=True)  # noqa: S607 - the project's make
+
+
+@pytest.fixture(scope="session")
+def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    _ensure_built()
+    logs = tmp_path_factory.mktemp("devstack-browser")
+    console = Console((logs / "console.log").open("w"))
+    stack = LocalStack(
+        StackOptions(port=0, retry_delay_s=0, ttl_interval_s=3600, schedules=False, log_dir=logs),
+        console=console,
+    )
+    stack.start()
+    _started.append(stack)
+    try:
+        _, problems = play(stack)
+        assert not problems, problems
+        stack.wait_quiet(timeout=90)
+        yield stack
+    finally:
+        if _started and _started[-1] is stack:
+            _stop(_started.pop())
+        console.out.close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
+        pytest.fail(f"no chromium at {CHROMIUM} (.ci/run installs Debian's chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console_url(console_stack: LocalStack) -> str:
+    return f"{console_stack.api_url}/console/"
+
+
+def new_page(chromium: Any, locale: str) -> Any:
+    context = chromium.new_context(locale=locale, viewport=TABLET)
+    context.set_default_timeout(20_000)
+    return context.new_page()
+
+
+@pytest.fixture
+def page_es(chromium: Any) -> Iterator[Any]:
+    """A tablet-sized page whose browser speaks Spanish (a Madrid store's tablet)."""
+    page = new_page(chromium, "es-ES")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def page_en(chromium: Any) -> Iterator[Any]:
+    page = new_page(chromium, "en-GB")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def sign_in(console_stack: LocalStack, console_url: str, page_en: Any) -> Any:
+    """sign_in(email) -> the page, signed in through the sign-in form (English)."""
+    if not getattr(console_stack, "staff_client_id", ""):
+        pytest.skip("needs_signin: this stack has no staff user pool yet (the sign-in issue)")
+
+    def _sign_in(email: str) -> Any:
+        page_en.goto(console_url)
+        page_en.get_by_label("Email").fill(email)
+        page_en.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page_en.get_by_role("button", name="Sign in").click()
+        page_en.get_by_role("button", name="Sign out").wait_for()
+        return page_en
+
+    return _sign_in
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Save docs/console/<name>.png when CONSOLE_SCREENSHOTS is set (how the docs' images are made)."""
+    if os.environ.get("CONSOLE_SCREENSHOTS"):
+        out = ROOT / "docs" / "console"
+        out.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out / f"{name}.png"), full_page=True)

@@ -122,13 +122,30 @@ def test_store_staff_find_ana_by_card_see_points_and_timeline_and_collect(
     screenshot(page, "customer-points")
     page.get_by_role("tab", name="Timeline").click()
     expect(page.get_by_role("cell", name="order.completed").first).to_be_visible()
+    screenshot(page, "customer-timeline")
     # collect her reservation at the Madrid store
     nav.get_by_role("link", name="Collect a reservation").click()
     page.get_by_label("Reservation id").fill(reservation)
     page.get_by_role("button", name="Look up").click()
     page.get_by_role("button", name="Hand over and mark collected").click()
     expect(page.get_by_role("status").filter(has_text="Collected.")).to_be_visible()
+    screenshot(page, "collect")
     assert console_stack.api("GET", f"/reservations/{reservation}").json()["status"] == "collected"
+
+
+def test_store_staff_see_a_skus_stock_across_stores(console_stack: LocalStack, sign_in: Any) -> None:
+    expected = console_stack.api("GET", "/stock/SKU-SCARF").json()
+    mine = next(loc for loc in expected["locations"] if loc["location_id"] == "MAD-SOL")
+    page = sign_in("store@demo.local")
+    page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Stock").click()
+    page.get_by_label("SKU").fill("SKU-SCARF")
+    page.get_by_role("button", name="Show").click()
+    table = page.get_by_role("table", name=re.compile(r"^SKU-SCARF"))
+    row = table.get_by_role("row").filter(has=page.get_by_role("cell", name="MAD-SOL", exact=True))
+    expect(row.get_by_role("cell").nth(1)).to_have_text(str(mine["on_hand"]))
+    expect(row.get_by_role("cell").nth(3)).to_have_text(str(mine["available"]))
+    expect(table.get_by_role("row", name=re.compile(r"^All locations"))).to_be_visible()
+    screenshot(page, "stock")
 
 
 def test_marketing_sees_a_days_kpi_chart_with_data(sign_in: Any) -> None:
@@ -197,3 +214,22 @@ def test_admin_approves_a_merge_review(console_stack: LocalStack, sign_in: Any) 
     expect(page.get_by_role("article", name=review)).to_have_count(0)
     approved = console_stack.api("GET", "/merge-reviews?status=approved").json()["reviews"]
     assert review in [r["review_id"] for r in approved]
+
+
+def test_marketing_creates_a_points_rule_and_deactivates_it(console_stack: LocalStack, sign_in: Any) -> None:
+    rule = f"browser-x2-{uuid.uuid4().hex[:8]}"
+    page = sign_in("marketing@demo.local")
+    page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Points rules").click()
+    form = page.get_by_role("region", name="New rule")
+    form.get_by_role("textbox", name="Rule", exact=True).fill(rule)
+    form.get_by_label("Description").fill("Double points on WhatsApp orders")
+    form.get_by_role("textbox", name="Multiplier").fill("2")
+    form.get_by_role("button", name="Create rule").click()
+    expect(page.get_by_role("status").filter(has_text=f"Rule {rule} created.")).to_be_visible()
+    row = page.get_by_role("row").filter(has=page.get_by_role("cell", name=rule, exact=True))
+    expect(row).to_contain_text("\N{MULTIPLICATION SIGN}2")
+    screenshot(page, "points-rules")
+    row.get_by_role("button", name=f"Deactivate {rule}").click()
+    expect(row.get_by_role("button")).to_have_count(0)
+    rules = console_stack.api("GET", "/points/rules", role="marketing").json()["rules"]
+    assert [r["active"] for r in rules if r["rule_id"] == rule] == [False]

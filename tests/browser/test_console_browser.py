@@ -222,7 +222,7 @@ def test_marketing_creates_a_points_rule_and_deactivates_it(console_stack: Local
     page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Points rules").click()
     form = page.get_by_role("region", name="New rule")
     form.get_by_role("textbox", name="Rule", exact=True).fill(rule)
-    form.get_by_label("Description").fill("Double points on WhatsApp orders")
+    form.get_by_label("Description").fill("Double points, every channel")
     form.get_by_role("textbox", name="Multiplier").fill("2")
     form.get_by_role("button", name="Create rule").click()
     expect(page.get_by_role("status").filter(has_text=f"Rule {rule} created.")).to_be_visible()

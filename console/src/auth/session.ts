@@ -75,6 +75,12 @@ export function areasOf(roles: Role[]): Area[] {
   return order.filter((a) => all.has(a));
 }
 
+/** Where a session starts: its daily work (finding a customer; for marketing, the KPIs). */
+export function homeOf(roles: Role[]): Area | undefined {
+  const areas = areasOf(roles);
+  return (["customers", "kpis"] as Area[]).find((a) => areas.includes(a)) ?? areas[0];
+}
+
 export function can(session: Session | null, area: Area): boolean {
   return !!session && areasOf(session.roles).includes(area);
 }

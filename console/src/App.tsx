@@ -4,7 +4,7 @@ import { useTranslation } from "react-i18next";
 import { Navigate, Route, Routes, useNavigate } from "react-router-dom";
 import { useAuth } from "./auth/context";
 import { oidcCallback } from "./auth/oidc";
-import { areasOf, can, type Area } from "./auth/session";
+import { can, homeOf, type Area } from "./auth/session";
 import { ErrorState, Loading } from "./components/states";
 import { Collect } from "./screens/Collect";
 import { Customer360 } from "./screens/Customer360";
@@ -67,7 +67,7 @@ export function App() {
       </Routes>
     );
   }
-  const home = AREA_PATHS[areasOf(session.roles)[0] ?? "customers"];
+  const home = AREA_PATHS[homeOf(session.roles) ?? "customers"];
   return (
     <Routes>
       <Route element={<Layout />}>

@@ -4,9 +4,8 @@ One stack per session (free ports, Ana's demo journey played), started on first 
 (emulator state reset) when the last browser test is done, so the e2e stack can start after it.
 ``console/dist`` is brought up to date by ``make console/dist`` first.
 
-Marker ``needs_signin``: a journey that signs in against the stack's staff user pool (the sign-in
-issue). Where the stack has none yet it is skipped, saying so; the integrator removes the marker
-once sign-in is merged.
+Signed-in journeys sign in through the console's own form as the stack's demo staff users
+(``devstack/cognito.py``: store@, marketing@, privacy@, admin@demo.local).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from devstack.cognito import DEMO_PASSWORD
 from devstack.demo import play
 from devstack.runtime import Console
 from devstack.stack import LocalStack, StackOptions
@@ -27,15 +27,9 @@ from devstack.template import ROOT
 
 BROWSER_DIR = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-PASSWORD = "Demo-Passw0rd!"  # the local demo users' password (local only)
+
 TABLET = {"width": 1024, "height": 768}
 _started: list[LocalStack] = []
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "needs_signin: signs in with the staff user pool (skipped while the stack has none)"
-    )
 
 
 def _stop(stack: LocalStack) -> None:
@@ -117,15 +111,13 @@ def page_en(chromium: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def sign_in(console_stack: LocalStack, console_url: str, page_en: Any) -> Any:
+def sign_in(console_url: str, page_en: Any) -> Any:
     """sign_in(email) -> the page, signed in through the sign-in form (English)."""
-    if not getattr(console_stack, "staff_client_id", ""):
-        pytest.skip("needs_signin: this stack has no staff user pool yet (the sign-in issue)")
 
     def _sign_in(email: str) -> Any:
         page_en.goto(console_url)
         page_en.get_by_label("Email").fill(email)
-        page_en.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page_en.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
         page_en.get_by_role("button", name="Sign in").click()
         page_en.get_by_role("button", name="Sign out").wait_for()
         return page_en

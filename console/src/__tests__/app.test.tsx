@@ -163,6 +163,28 @@ describe("customer 360", () => {
     expect(api.calls.some((c) => c.method === "POST" && c.url === "/reservations/res_1/collect")).toBe(true);
   });
 
+  it("privacy sees reservations but may not collect them, nor unmerge (the API's policy)", async () => {
+    const res = { reservation_id: "res_1", customer_id: "c_ana", sku: "SKU-JACKET", location_id: "MAD-SOL", quantity: 1, status: "ready", created_at: "2026-11-29T10:00:00Z", hold_until: "2026-12-01T10:00:00Z", updated_at: null };
+    const merged = { ...ANA, merges: ["m_1"] };
+    const api = fakeFetch({
+      "GET /customers/c_ana": () => [200, merged],
+      "GET /customers/c_ana/reservations": () => [200, { reservations: [res] }],
+    });
+    const user = userEvent.setup({ delay: null });
+    renderApp(<App />, { session: session(["privacy"]), path: "/customers/c_ana", fetchImpl: api.impl });
+    expect(await screen.findByRole("button", { name: "Erase this customer" })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Undo the latest merge" })).toBeNull();
+    await user.click(screen.getByRole("tab", { name: "Reservations" }));
+    expect(await screen.findByRole("cell", { name: "res_1" })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Collect res_1" })).toBeNull();
+  });
+
+  it("admin may unmerge", async () => {
+    const api = fakeFetch({ "GET /customers/c_ana": () => [200, { ...ANA, merges: ["m_1"] }] });
+    renderApp(<App />, { session: session(["admin"]), path: "/customers/c_ana", fetchImpl: api.impl });
+    expect(await screen.findByRole("button", { name: "Undo the latest merge" })).toBeInTheDocument();
+  });
+
   it("erasure needs the typed confirmation", async () => {
     const api = fakeFetch({
       "GET /customers/c_ana": () => [200, ANA],
@@ -195,7 +217,7 @@ describe("merge reviews", () => {
       },
     });
     const user = userEvent.setup({ delay: null });
-    renderApp(<App />, { session: session(["privacy"]), path: "/merge-reviews", fetchImpl: api.impl });
+    renderApp(<App />, { session: session(["admin"]), path: "/merge-reviews", fetchImpl: api.impl });
     expect(await screen.findByText("Ana")).toBeInTheDocument();
     expect(await screen.findByText("Anna")).toBeInTheDocument();
     expect(screen.getByText("different names")).toBeInTheDocument();

@@ -1,4 +1,4 @@
-import { areasOf, loadSession, saveSession, sessionFromTokens } from "../auth/session";
+import { areasOf, homeOf, loadSession, saveSession, sessionFromTokens } from "../auth/session";
 import { parseConfig } from "../config";
 import { idToken } from "./render";
 
@@ -21,10 +21,20 @@ describe("session", () => {
 
   it("navigation follows the role", () => {
     expect(areasOf(["store-staff"])).toEqual(["customers", "reservations", "stock"]);
-    expect(areasOf(["marketing"])).toEqual(["customers", "stock", "rules", "kpis"]);
-    expect(areasOf(["privacy"])).toEqual(["customers", "reviews", "privacy"]);
+    expect(areasOf(["marketing"])).toEqual(["stock", "rules", "kpis"]);
+    expect(areasOf(["privacy"])).toEqual(["customers", "privacy"]);
+    expect(areasOf(["privacy", "marketing"])).toEqual(["customers", "stock", "rules", "kpis", "privacy"]);
     expect(areasOf(["admin"])).toHaveLength(7);
     expect(areasOf([])).toEqual([]);
+  });
+
+  it("each role starts at its daily work", () => {
+    expect(homeOf(["store-staff"])).toBe("customers");
+    expect(homeOf(["marketing"])).toBe("kpis");
+    expect(homeOf(["privacy"])).toBe("customers");
+    expect(homeOf(["marketing", "privacy"])).toBe("customers");
+    expect(homeOf(["admin"])).toBe("customers");
+    expect(homeOf([])).toBeUndefined();
   });
 });
 

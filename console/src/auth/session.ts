@@ -55,13 +55,16 @@ export function loadSession(now: number = Date.now()): Session | null {
   }
 }
 
-/** What each role may open; admin sees everything. */
+/** What each role may open; admin sees everything. It mirrors the API's access policy
+ * (`loyalty/auth/policy.py`), which decides: the customer 360 is store staff's and privacy's,
+ * collecting a reservation store staff's, points rules and KPIs marketing's, erasure privacy's,
+ * merge decisions (reviews, unmerge) admin's alone. */
 export type Area = "customers" | "reservations" | "stock" | "reviews" | "rules" | "kpis" | "privacy";
 
 const AREAS: Record<Role, Area[]> = {
   "store-staff": ["customers", "reservations", "stock"],
-  marketing: ["customers", "kpis", "rules", "stock"],
-  privacy: ["customers", "reviews", "privacy"],
+  marketing: ["kpis", "rules", "stock"],
+  privacy: ["customers", "privacy"],
   admin: ["customers", "reservations", "stock", "reviews", "rules", "kpis", "privacy"],
 };
 
@@ -70,6 +73,12 @@ export function areasOf(roles: Role[]): Area[] {
   for (const r of roles) for (const a of AREAS[r]) all.add(a);
   const order: Area[] = ["customers", "reservations", "stock", "reviews", "rules", "kpis", "privacy"];
   return order.filter((a) => all.has(a));
+}
+
+/** Where a session starts: its daily work (finding a customer; for marketing, the KPIs). */
+export function homeOf(roles: Role[]): Area | undefined {
+  const areas = areasOf(roles);
+  return (["customers", "kpis"] as Area[]).find((a) => areas.includes(a)) ?? areas[0];
 }
 
 export function can(session: Session | null, area: Area): boolean {

@@ -66,7 +66,7 @@ export function Collect() {
               {res.quantity} × {res.sku} · {res.location_id}
             </Text>
             <Text>
-              <Badge variant="light">{t("collect.status", { status: res.status })}</Badge> · {fmtDate(res.hold_until)}
+              <Badge component="span" variant="light">{t("collect.status", { status: res.status })}</Badge> · {fmtDate(res.hold_until)}
             </Text>
             {elsewhere && (
               <Alert color="yellow" role="alert">

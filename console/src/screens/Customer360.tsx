@@ -43,7 +43,7 @@ function CustomerView({ customer: c, onChanged }: { customer: Customer; onChange
         <div>
           <Title order={2}>{t("customer.title", { name })}</Title>
           <Text c="dimmed" size="sm">
-            {c.customer_id} · {t("customer.status")}: <Badge variant="light">{c.status}</Badge> · {t("customer.created")}{" "}
+            {c.customer_id} · {t("customer.status")}: <Badge component="span" variant="light">{c.status}</Badge> · {t("customer.created")}{" "}
             {fmtDay(c.created_at)}
           </Text>
         </div>
@@ -341,6 +341,7 @@ function ReservationsPanel({ id }: { id: string }) {
             rows={list.map((r0) => {
               const r = done[r0.reservation_id] ?? r0;
               const here = !mine || r.location_id === mine;
+              const mayCollect = can(session, "reservations");
               return [
                 r.reservation_id,
                 r.sku,
@@ -350,7 +351,7 @@ function ReservationsPanel({ id }: { id: string }) {
                   {r.status}
                 </Badge>,
                 fmtDate(r.hold_until),
-                COLLECTABLE.has(r.status) && here ? (
+                COLLECTABLE.has(r.status) && here && mayCollect ? (
                   <Button key="c" size="xs" onClick={() => void collect(r)} aria-label={`${t("customer.reservations.collect")} ${r.reservation_id}`}>
                     {t("customer.reservations.collect")}
                   </Button>
@@ -372,7 +373,7 @@ function ReservationsPanel({ id }: { id: string }) {
 
 function PrivacyActions({ c, onChanged }: { c: Customer; onChanged: () => void }) {
   const { t } = useTranslation();
-  const { api } = useAuth();
+  const { api, session } = useAuth();
   const navigate = useNavigate();
   const [open, setOpen] = useState(false);
   const [typed, setTyped] = useState("");
@@ -421,7 +422,7 @@ function PrivacyActions({ c, onChanged }: { c: Customer; onChanged: () => void }
       )}
       {err !== null && <ErrorState error={err} />}
       <Group mt="sm">
-        {c.merges.length > 0 && (
+        {c.merges.length > 0 && can(session, "reviews") && (
           <Button variant="default" onClick={() => void unmerge()} loading={busy}>
             {t("customer.unmerge")}
           </Button>

@@ -97,7 +97,7 @@ function ReviewCustomer({ id, survivor }: { id: string; survivor: boolean }) {
   return (
     <Card withBorder bg={survivor ? "var(--mantine-color-blue-light)" : undefined}>
       <Text fw={600}>
-        {t("reviews.customer", { id })} {survivor && <Badge size="sm">{t("reviews.survivor")}</Badge>}
+        {t("reviews.customer", { id })} {survivor && <Badge component="span" size="sm">{t("reviews.survivor")}</Badge>}
       </Text>
       {state.error ? (
         <ErrorState error={state.error} />

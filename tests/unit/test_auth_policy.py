@@ -22,6 +22,7 @@ def _public_by_design(method: str, path: str) -> bool:
     """Signed webhooks, stock reads and routes protected by a signed link (the documented list)."""
     return (
         (method == "POST" and path.startswith("/webhooks/"))
+        or (method, path) == ("GET", "/webhooks/whatsapp")  # Meta's handshake: the verify token
         or (method == "GET" and path.startswith("/stock"))
         or path.startswith(tuple(p for p in PUBLIC_PREFIXES if p != "/webhooks/"))
     )

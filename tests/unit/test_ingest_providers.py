@@ -314,7 +314,7 @@ def test_whatsapp_stop_is_an_opt_out_besides_the_message(
     assert message["type"] == "chat.message"
     assert opt_out["type"] == "consent.changed"
     assert opt_out["payload"]["consents"] == [
-        {"channel": "whatsapp", "granted": False, "source": "whatsapp:stop"}
+        {"channel": "whatsapp", "granted": False, "source": "whatsapp:stop", "topic": None}
     ]
 
 

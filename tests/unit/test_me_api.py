@@ -441,23 +441,28 @@ def test_stock_alert_for_me(api: Any) -> None:
 
 
 def test_staff_list_a_customers_reservations(api: Any) -> None:
-    from tests.support.lambdas import api_event
+    from tests.support.lambdas import http_api_event
 
     cid = me(api, claims())
     _, made = reserve(api, claims(), "staff-view")
     stock_api = load_function("stock_api")
     resource = "/customers/{customer_id}/reservations"
-    event = api_event(
-        "GET", f"/customers/{cid}/reservations", path_parameters={"customer_id": cid}, resource=resource
+    event = http_api_event(
+        "GET",
+        f"/customers/{cid}/reservations",
+        path_parameters={"customer_id": cid},
+        resource=resource,
+        role="store-staff",
     )
     resp = stock_api.handler(event, LambdaContext())
     assert resp["statusCode"] == 200
     assert [r["reservation_id"] for r in json.loads(resp["body"])["reservations"]] == [made["reservation_id"]]
-    event = api_event(
+    event = http_api_event(
         "GET",
         "/customers/c_nobody/reservations",
         path_parameters={"customer_id": "c_nobody"},
         resource=resource,
+        role="store-staff",
     )
     assert stock_api.handler(event, LambdaContext())["statusCode"] == 404
 

@@ -17,7 +17,7 @@ from loyalty.notify.template_store import CURRENT, TemplateStore, template_key, 
 from loyalty.store.table import Table
 from tests.conftest import drain
 from tests.support import notify as fx
-from tests.support.lambdas import LambdaContext, api_event, load_event, load_function
+from tests.support.lambdas import LambdaContext, http_api_event, load_event, load_function
 
 NOON = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 SMS = {"text": "{first_name}: +{points} puntos ({order_id}). ¡Gracias!"}
@@ -30,14 +30,14 @@ def table(stack: Resolver) -> Table:
 
 def call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> dict[str, Any]:
     resource = "/templates/{intent}/{channel}/{lang}" if params else path
-    event = api_event(
+    event = http_api_event(
         method,
         path,
         json.dumps(body) if body is not None else None,
         path_parameters=params,
         resource=resource,
+        role="marketing",
     )
-    event["requestContext"]["identity"]["userArn"] = "arn:aws:sts::123456789012:assumed-role/marketing/eva"
     result: dict[str, Any] = load_function("templates_api").handler(event, LambdaContext())
     return result
 
@@ -100,7 +100,7 @@ def test_publishing_writes_versions_and_the_next_message_uses_the_new_text(
     second = put("points_earned", "sms", "es", SMS)
     assert (first["statusCode"], second["statusCode"]) == (201, 201)
     assert json.loads(second["body"])["version"] == 2
-    assert json.loads(second["body"])["published_by"].endswith("marketing/eva")
+    assert json.loads(second["body"])["published_by"] == "marketing@demo.local"
     pk = template_key("points_earned", "sms", "es")
     assert table.get(pk, version_sk(1)) is not None
     assert table.get(pk, version_sk(2)) is not None
@@ -140,8 +140,8 @@ def test_concurrent_publishes_never_lose_a_version(table: Table) -> None:
     assert current["version"] == len(won)
 
 
-def test_the_sample_publish_event_publishes_version_1(table: Table) -> None:
+def test_the_sample_publish_event_publishes_version_1(table: Table, sample_issuer: str) -> None:
     answer = load_function("templates_api").handler(load_event("api/templates_publish.json"), LambdaContext())
     assert answer["statusCode"] == 201
-    assert json.loads(answer["body"])["published_by"].endswith("loyalty-marketing/eva")
+    assert json.loads(answer["body"])["published_by"] == "marketing@demo.local"
     assert TemplateStore().current("points_earned", "sms", "es")[1] == 1

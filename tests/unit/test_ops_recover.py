@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devstack.template import Resolver
+from loyalty.errors import TransientError
 from loyalty.eventlog.store import EventLog, to_item
 from loyalty.ingest.service import normalise_delivery
 from loyalty.models.events import ChannelEvent
@@ -133,5 +134,6 @@ def test_a_denied_retry_backoff_is_not_swallowed(stack: Resolver, monkeypatch: p
 
     monkeypatch.setattr(aws.client("sqs"), "change_message_visibility", denied)
     get_settings.cache_clear()
-    with pytest.raises(ClientError, match="AccessDenied"):
+    with pytest.raises(TransientError, match="AccessDenied") as raised:  # the queue adapter's one error
         sender.backoff("email", "rh", 2)
+    assert isinstance(raised.value.__cause__, ClientError)

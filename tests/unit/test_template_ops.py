@@ -30,6 +30,14 @@ NAME_PROPERTIES = {
     "AWS::Scheduler::Schedule": ["Name"],
     "AWS::Events::Rule": ["Name"],
     "AWS::IAM::Role": ["RoleName"],
+    "AWS::SES::ConfigurationSet": ["Name"],
+    "AWS::CloudFront::Function": ["Name"],
+}
+# types whose name is scoped to a parent resource (unique within it, not in the account)
+SCOPED_NAMES = {
+    "AWS::Cognito::UserPoolClient",  # ClientName, within its user pool
+    "AWS::Cognito::UserPoolGroup",  # GroupName, within its user pool
+    "AWS::SES::ConfigurationSetEventDestination",  # within its configuration set
 }
 
 
@@ -58,7 +66,7 @@ def test_every_type_with_a_name_is_known_to_this_check() -> None:
     named = {
         r["Type"] for r in RESOURCES.values() if any(k.endswith("Name") for k in r.get("Properties", {}))
     }
-    unknown = named - set(NAME_PROPERTIES) - {"AWS::CloudWatch::Alarm"}
+    unknown = named - set(NAME_PROPERTIES) - SCOPED_NAMES - {"AWS::CloudWatch::Alarm"}
     assert not unknown, f"add the naming property of {unknown} to NAME_PROPERTIES"
 
 

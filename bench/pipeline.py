@@ -373,13 +373,11 @@ def run(
         try:
             pipe = Pipeline(resolver, meter)
             work = Workload(seed, customers=max(20, events // 4))
-            # set-up: every SKU in stock where orders take it (a retailer sells what it has: an
-            # order of stock never counted would write a shortfall and an out-of-stock signal per
-            # line); the click-and-collect SKUs also counted through the ERP; spenders with points
+            # set-up: every SKU in stock where orders and reservations take it (a retailer sells
+            # what it has: an order of stock never counted writes a shortfall and an out-of-stock
+            # signal per line), as counts taken the day before; spenders with points
             _stock_everything(resolver.refs["LoyaltyTable"])
             pipe.skip_stream()
-            for k, loc in enumerate(STORES):
-                pipe.webhook("stock", Workload.count(loc, list(COLLECT_SKUS), k, 500))
             spenders = [f"c_spender{i:04d}" for i in range(max(1, events * mix.get("redemption", 0) // 100))]
             _seed_spenders(PointsService(), spenders)
             pipe.pump()

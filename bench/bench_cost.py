@@ -85,6 +85,10 @@ def price(meter: Any, per: int) -> dict[str, Any]:
             "read_units": round(meter.read_units / per, 2),
             "invocations": round(meter.invocations.total() / per, 3),
         },
+        "wcu_by_item_per_event": {
+            shape: round(units / per, 2)
+            for shape, units in sorted(meter.wcu_by_item.items(), key=lambda kv: -kv[1])
+        },
         "invocations_by_function": dict(meter.invocations),
         "gb_seconds_by_function_per_event": {fn: round(v / per, 5) for fn, v in sorted(gb_s.items())},
         "rest_api_instead_would_add_usd": round(counts["api_requests"] * (3.50 - 1.00) / 1e6, 2),

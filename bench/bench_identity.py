@@ -24,7 +24,7 @@ def main(quick: bool = True) -> dict[str, Any]:
     from loyalty.models.identifiers import Identifier, IdentifierType
     from loyalty.store import table as table_mod
 
-    n, merges, k, timeline = (100, 10, 10, 20) if quick else (1000, 50, 40, 100)
+    n, merges, k, timeline = (50, 5, 10, 20) if quick else (1000, 50, 40, 100)
     base = datetime(2026, 11, 1, tzinfo=UTC)
 
     def ev(*idents: tuple[str, str], minutes: int = 0) -> ChannelEvent:

@@ -19,7 +19,7 @@ def main(quick: bool = True) -> dict[str, Any]:
     from loyalty.store import table as table_mod
     from tests.support.lambdas import LambdaContext, load_event, load_function, signed_webhook
 
-    n = 300 if quick else 3000
+    n = 150 if quick else 3000
     with emulated("IngestWebhookFunction", "RecordEventsFunction") as resolver:
         ingest = load_function("ingest_webhook")
         recorder = load_function("record_events")

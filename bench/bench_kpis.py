@@ -16,7 +16,7 @@ def main(quick: bool = True) -> dict[str, Any]:
     from loyalty.store import table as table_mod
     from tests.support.lambdas import load_event
 
-    n = 150 if quick else 1000
+    n = 80 if quick else 1000
     now = datetime(2026, 11, 23, tzinfo=UTC)
     base = load_event("webhooks/pos_sale.json")
     with emulated("AggregateKpisFunction"):

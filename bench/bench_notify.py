@@ -21,7 +21,7 @@ def main(quick: bool = True) -> dict[str, Any]:
     from tests.support.lambdas import LambdaContext, load_function
     from tests.support.streams import stream_event, stream_record
 
-    customers = 100 if quick else 1000
+    customers = 25 if quick else 1000
     with emulated("FanoutNotificationsFunction", "SendEmailFunction") as resolver:
         os.environ.update({"QUIET_HOURS_START": "0", "QUIET_HOURS_END": "0", "DELIVERY_MODE": "outbox"})
         get_settings.cache_clear()

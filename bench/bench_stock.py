@@ -231,8 +231,8 @@ def main(quick: bool = True) -> dict[str, Any]:
     from bench.common import emulated
     from loyalty.settings import get_settings
 
-    n = 200 if quick else 3000
-    demand = 80 if quick else 400
+    n = 100 if quick else 3000
+    demand = 40 if quick else 400
     with emulated("ApplyStockEventsFunction"):
         figures: dict[str, Any] = {"events": _throughput(n)}
         runs = [_flash_sale(s, stock=demand - 5, demand=demand) for s in (1, 2, 4, 8)]

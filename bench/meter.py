@@ -73,6 +73,8 @@ class Meter:
     cpu_ms: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     aws_calls: Counter[str] = field(default_factory=Counter)
     messages: Counter[str] = field(default_factory=Counter)
+    #: write units per item shape (``SKU#<id> MOVE#<id>#<day>#<id>``), table and GSI together
+    wcu_by_item: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     _pending: list[tuple[str, dict[str, Any], list[tuple[dict[str, Any], dict[str, Any] | None]]]] = field(
         default_factory=list
     )
@@ -119,6 +121,7 @@ class Meter:
             self.cpu_ms,
             self.aws_calls,
             self.messages,
+            self.wcu_by_item,
         ):
             counter.clear()
 
@@ -198,23 +201,30 @@ class Meter:
     ) -> None:
         key, old = write
         pk = _s(key["pk"])
+        shape = f"{key_family(pk)} {key_family(_s(key['sk']))}"
         if failed:
             self.wcu[("table", pk)] += factor
+            self.wcu_by_item[shape] += factor
             return
         new = self._image(key)
         size = max(item_size(old), item_size(new))
         units = factor * max(1, math.ceil(size / KB))
         self.wcu[("table", pk)] += units
+        self.wcu_by_item[shape] += units
         for index, (hash_name, _) in GSI_KEYS.items():
             before = _s(old[hash_name]) if old and hash_name in old else None
             after = _s(new[hash_name]) if new and hash_name in new else None
+            charges = []
             if before and after and before == after:
-                self.wcu[(index, after)] += max(1, math.ceil(item_size(new) / KB))
-                continue
-            if before:
-                self.wcu[(index, before)] += max(1, math.ceil(item_size(old) / KB))
-            if after:
-                self.wcu[(index, after)] += max(1, math.ceil(item_size(new) / KB))
+                charges.append((after, max(1, math.ceil(item_size(new) / KB))))
+            else:
+                if before:
+                    charges.append((before, max(1, math.ceil(item_size(old) / KB))))
+                if after:
+                    charges.append((after, max(1, math.ceil(item_size(new) / KB))))
+            for gsi_key, gsi_units in charges:
+                self.wcu[(index, gsi_key)] += gsi_units
+                self.wcu_by_item[f"{shape} ({index})"] += gsi_units
 
     def _charge_read(
         self,

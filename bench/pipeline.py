@@ -332,6 +332,14 @@ class Pipeline:
                     break
         return out
 
+    def skip_stream(self) -> None:
+        """Read the stream from now on (the set-up's bulk writes are no traffic)."""
+        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
+            sid = shard["ShardId"]
+            self.iterators[sid] = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="LATEST"
+            )["ShardIterator"]
+
     def pump(self) -> None:
         """Run every stage until nothing is left in flight."""
         while True:
@@ -353,7 +361,7 @@ def run(
 ) -> tuple[Meter, dict[str, Any]]:
     """Set up (stock, spenders; not metered), then meter ``events`` events of the mix."""
     from bench.common import emulated
-    from tests.support.lambdas import api_event
+    from tests.support.lambdas import http_api_event
 
     mix = kinds or MIX
     meter = Meter()
@@ -365,9 +373,11 @@ def run(
         try:
             pipe = Pipeline(resolver, meter)
             work = Workload(seed, customers=max(20, events // 4))
-            # set-up: the click-and-collect SKUs counted at every store; spenders with points
-            for k, loc in enumerate(STORES):
-                pipe.webhook("stock", Workload.count(loc, list(COLLECT_SKUS), k, 500))
+            # set-up: every SKU in stock where orders and reservations take it (a retailer sells
+            # what it has: an order of stock never counted writes a shortfall and an out-of-stock
+            # signal per line), as counts taken the day before; spenders with points
+            _stock_everything(resolver.refs["LoyaltyTable"])
+            pipe.skip_stream()
             spenders = [f"c_spender{i:04d}" for i in range(max(1, events * mix.get("redemption", 0) // 100))]
             _seed_spenders(PointsService(), spenders)
             pipe.pump()
@@ -392,7 +402,12 @@ def run(
                     res = pipe.api(
                         "StockApiFunction",
                         "stock_api",
-                        api_event("POST", "/reservations", json.dumps(body), {"Idempotency-Key": f"res-{i}"}),
+                        http_api_event(
+                            "POST",
+                            "/reservations",
+                            json.dumps(body),
+                            {"Idempotency-Key": f"res-{i}"},
+                        ),
                     )
                     assert res["statusCode"] == 201, res
                 elif kind == "redemption":
@@ -400,7 +415,7 @@ def run(
                     res = pipe.api(
                         "PointsApiFunction",
                         "points_api",
-                        api_event(
+                        http_api_event(
                             "POST",
                             f"/customers/{who}/redemptions",
                             json.dumps({"points": 10, "channel": "pos"}),
@@ -427,6 +442,36 @@ def run(
         "mix": counts,
         "order_lines_by_sku": lines_by_sku,
     }
+
+
+def _stock_everything(table_name: str, on_hand: int = 1000) -> None:
+    """One stock shard per SKU and order location, as a count before the day leaves it (set-up)."""
+    import boto3
+
+    from loyalty.stock import model
+
+    counted = model.stamp(DAY - timedelta(days=1))
+    table = boto3.session.Session().resource("dynamodb").Table(table_name)
+    with table.batch_writer() as batch:
+        for location in (*STORES, "WH-CENTRAL"):
+            for n in range(SKUS):
+                sku = f"SKU-{n:04d}"
+                batch.put_item(
+                    Item={
+                        "pk": model.sku_pk(sku),
+                        "sk": model.shard_sk(location, 0),
+                        "entity": model.STOCK_ENTITY,
+                        "sku": sku,
+                        "location_id": location,
+                        "shard": 0,
+                        "on_hand": on_hand,
+                        "reserved": 0,
+                        "available": on_hand,
+                        "version": 1,
+                        "counted_at": counted,
+                        "updated_at": counted,
+                    }
+                )
 
 
 def _skus_of(channel: str, doc: Any) -> list[str]:

@@ -261,6 +261,7 @@ def _functions_by_code() -> dict[str, list[str]]:
     return out
 
 
+@functools.cache  # the template once per process: the senders ask on every invocation
 def _literal_env(logical: str) -> dict[str, str]:
     env = load()["Resources"][logical]["Properties"].get("Environment", {}).get("Variables", {})
     return {k: str(v) for k, v in env.items() if isinstance(v, str | int) and k != "POWERTOOLS_SERVICE_NAME"}

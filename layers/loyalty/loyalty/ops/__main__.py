@@ -28,6 +28,7 @@ CONCERNS = {
     "POINTS_QUEUE_URL": "points",
     "STOCK_QUEUE_URL": "stock",
     "ANALYTICS_QUEUE_URL": "analytics",
+    "NOTIFY_FEEDBACK_QUEUE_URL": "notify-feedback",
 }
 
 

@@ -262,7 +262,7 @@ def report(stack: LocalStack, accepted: list[str]) -> list[str]:
             problems.append(f"{logical} holds {depth} message(s)")
     context = _context(items)
     for title, path in _views(stack, context):
-        resp = stack.api("GET", path)
+        resp = stack.api("GET", path, role="customer" if path.startswith("/me") else "admin")
         print(f"\n{title}: GET {path} -> {resp.status}")
         if resp.status >= 300:
             print(f"    {resp.body[:200].decode(errors='replace')}")

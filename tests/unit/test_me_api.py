@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from loyalty.stock.service import apply_message
 from tests.support.identity import event as identity_event
 from tests.support.lambdas import LambdaContext, load_event, load_function
 from tests.support.points import order_event
+from tests.support.races import race
 from tests.support.stock import adjusted, at, figures, message
 
 STAFF_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Staff"
@@ -361,26 +361,6 @@ def test_active_reservations_cap_and_a_cancel_makes_room(api: Any) -> None:
     assert reserve(api, claims(), "k6", sku=OTHER_SKU)[0] == 201
 
 
-def _race(n: int, work: Any) -> list[Any]:
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as err:  # noqa: BLE001 - the result IS the error
-            results[i] = err
-
-    # each DynamoDB request is atomic, as in DynamoDB: devstack.moto_patches (installed by conftest)
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def _signed_in(who: dict[str, str]) -> Me:
     return CustomerFinder().find(customer_principal(_event_with(who), STAFF_ISSUER))
 
@@ -411,7 +391,7 @@ def test_racing_reservations_never_exceed_the_active_cap(api: Any, monkeypatch: 
     get_settings.cache_clear()
     mine = _signed_in(claims())
     request = MeReservationRequest(sku=SKU, quantity=1, location_id=STORE)
-    results = _race(8, lambda i: SelfService().reserve(mine, request, f"race-{i}"))
+    results = race(8, lambda i: SelfService().reserve(mine, request, f"race-{i}"))
     assert _outcomes(results) == ["active_reservations_cap"] * 3 + ["created"] * 5
     assert figures(SKU, STORE).reserved == 5
     assert len(call(api, "me_reservations", who=claims())[1]["reservations"]) == 5
@@ -420,7 +400,7 @@ def test_racing_reservations_never_exceed_the_active_cap(api: Any, monkeypatch: 
 def test_racing_reservations_never_exceed_the_units_cap(api: Any) -> None:
     mine = _signed_in(claims())
     request = MeReservationRequest(sku=SKU, quantity=2, location_id=STORE)
-    results = _race(4, lambda i: SelfService().reserve(mine, request, f"units-{i}"))
+    results = race(4, lambda i: SelfService().reserve(mine, request, f"units-{i}"))
     assert _outcomes(results) == ["created"] + ["units_per_sku_cap"] * 3
     assert figures(SKU, STORE).reserved == 2
 
@@ -428,7 +408,7 @@ def test_racing_reservations_never_exceed_the_units_cap(api: Any) -> None:
 def test_racing_retries_of_one_reservation_create_it_once(api: Any) -> None:
     mine = _signed_in(claims())
     request = MeReservationRequest(sku=SKU, quantity=1, location_id=STORE)
-    results = _race(4, lambda i: SelfService().reserve(mine, request, "same-key"))
+    results = race(4, lambda i: SelfService().reserve(mine, request, "same-key"))
     assert _outcomes(results) == ["created"] + ["replayed"] * 3
     assert figures(SKU, STORE).reserved == 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import threading
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from loyalty.models.identifiers import Identifier, IdentifierType
 from loyalty.selfservice.signin import CustomerFinder, Me, customer_principal
 from tests.support.identity import event as identity_event
 from tests.support.lambdas import load_event
+from tests.support.races import race
 
 STAFF_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Staff"
 EMAIL = "lucia@correo-ejemplo.es"
@@ -102,28 +102,8 @@ def test_verified_identifiers_of_two_customers_merge_like_any_channel_event(stac
     assert IdentityStore().resolve(str(by_phone.customer_id)) == me.customer_id
 
 
-def _race(n: int, work: Any) -> list[Any]:
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as err:  # noqa: BLE001 - the result IS the error
-            results[i] = err
-
-    # each DynamoDB request is atomic, as in DynamoDB: devstack.moto_patches (installed by conftest)
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def test_concurrent_first_calls_of_one_person_make_one_customer(stack: Resolver) -> None:
-    results = _race(6, lambda _i: CustomerFinder().find(principal()))
+    results = race(6, lambda _i: CustomerFinder().find(principal()))
     assert all(isinstance(r, Me) for r in results), results
     ids = {r.customer_id for r in results}
     assert len(ids) == 1
@@ -140,7 +120,7 @@ def test_a_first_sign_in_racing_a_channel_event_of_the_same_email_ends_as_one_cu
     stack: Resolver,
 ) -> None:
     channel = identity_event(("email", EMAIL), ("loyalty_card", "CARD-9"))
-    results = _race(
+    results = race(
         2,
         lambda i: (
             CustomerFinder().find(principal()).customer_id if i else IdentityResolver().resolve(channel)

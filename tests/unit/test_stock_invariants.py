@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +13,7 @@ from loyalty.models.reservations import ReservationLapsed
 from loyalty.stock import model
 from loyalty.stock.service import ReservationRequest, apply_message, configure_sku, create_reservation
 from loyalty.stock.store import StockStore
+from tests.support.races import race
 from tests.support.stock import (
     adjusted,
     at,
@@ -137,26 +136,6 @@ def test_any_interleaving_keeps_stock_non_negative_and_reservations_consistent(
         _check(sku, store, reservations)
 
 
-def _race(n: int, work: Any) -> list[Any]:
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as err:  # noqa: BLE001 - the result IS the error
-            results[i] = err
-
-    # each DynamoDB request is atomic, as in DynamoDB: devstack.moto_patches (installed by conftest)
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def test_racing_reservations_for_the_last_units_exactly_the_available_quantity_succeeds(
     stack: Resolver,
 ) -> None:
@@ -166,7 +145,7 @@ def test_racing_reservations_for_the_last_units_exactly_the_available_quantity_s
     apply_message(message(adjusted(sku, STORE, 5, at(0))))
     request = ReservationRequest(customer_id=CUSTOMER, sku=sku, quantity=1, location_id=STORE)
     # When they all reserve at once
-    results = _race(12, lambda i: create_reservation(request, f"key-{i}"))
+    results = race(12, lambda i: create_reservation(request, f"key-{i}"))
     # Then exactly 5 succeed, 7 are refused as insufficient stock, and nothing went negative
     won = [r for r in results if isinstance(r, tuple)]
     lost = [r for r in results if isinstance(r, Conflict)]
@@ -183,7 +162,7 @@ def test_racing_orders_on_a_sharded_sku_never_oversell(stack: Resolver) -> None:
     apply_message(message(adjusted(sku, "WEB-FULFILMENT", 7, at(0))))
     configure_sku(sku, None, 4)
     # When 16 one-unit orders race
-    results = _race(
+    results = race(
         16, lambda i: apply_message(message(order(f"F{i}", [(sku, 1)], "WEB-FULFILMENT", when=at(1))))
     )
     # Then 7 are taken, 9 are shortfalls, and stock is exactly zero

@@ -43,7 +43,9 @@ class TimelineEntry(BaseModel):
     summary: dict[str, str] = Field(default_factory=dict)
 
 
-class ProfileView(BaseModel):
+class ProfileFields(BaseModel):
+    """The golden profile's fields, as every view shows them."""
+
     first_name: str | None = None
     last_name: str | None = None
     locale: str | None = None
@@ -51,6 +53,11 @@ class ProfileView(BaseModel):
     birthday: str | None = None
     postal_code: str | None = None
     preferred_channel: str | None = None
+
+
+class ProfileView(ProfileFields):
+    """The profile as staff see it: each field with where it came from."""
+
     field_sources: dict[str, dict[str, str | bool]] = Field(default_factory=dict)
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loyalty.identity.views import ConsentChannel, CustomerView, PointsView
+from loyalty.identity.views import ConsentChannel, CustomerView, PointsView, ProfileFields
 from loyalty.stock.service import ID_PATTERN
 
 SelfServiceChannel = Literal["web", "app"]
@@ -38,14 +38,8 @@ class MeReservationRequest(BaseModel):
     location_id: str = Field(pattern=ID_PATTERN)
 
 
-class MeProfile(BaseModel):
-    first_name: str | None = None
-    last_name: str | None = None
-    locale: str | None = None
-    timezone: str | None = None
-    birthday: str | None = None
-    postal_code: str | None = None
-    preferred_channel: str | None = None
+class MeProfile(ProfileFields):
+    """The customer's own profile (without the provenance staff see)."""
 
 
 class MeConsent(BaseModel):

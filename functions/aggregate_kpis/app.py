@@ -12,10 +12,12 @@ from loyalty.analytics.kpis import Kpis
 from loyalty.errors import TransientError
 from loyalty.observability import logger, metrics
 from loyalty.routing.router import RoutedEvent
+from loyalty.settings import requires
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@requires("table_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
     failures: list[dict[str, str]] = []
     ids: list[str] = []

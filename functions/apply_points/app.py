@@ -15,6 +15,7 @@ from loyalty.observability import logger, metrics
 from loyalty.points.service import PointsService
 from loyalty.queue import kind_of
 from loyalty.routing.router import RoutedEvent
+from loyalty.settings import requires
 
 processor = BatchProcessor(event_type=EventType.SQS)
 MERGE_TYPES = {"customer.merged", "customer.unmerged"}
@@ -36,6 +37,7 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@requires("table_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -24,6 +24,7 @@ from loyalty.identity.views import (
     UnmergeResult,
 )
 from loyalty.observability import logger, metrics
+from loyalty.settings import requires
 
 app = api("Loyalty customer API", "/openapi/customers.json")
 
@@ -136,5 +137,6 @@ def decide(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
+@requires("table_name", "staff_issuer")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

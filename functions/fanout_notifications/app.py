@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.notify.fanout import Fanout
 from loyalty.observability import logger, metrics
+from loyalty.settings import requires
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -36,6 +37,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@requires("table_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -17,6 +17,7 @@ from loyalty.http import register_error_handlers
 from loyalty.ingest.providers.whatsapp import handshake
 from loyalty.ingest.service import accept_webhook
 from loyalty.observability import logger, metrics
+from loyalty.settings import requires
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)
@@ -51,5 +52,6 @@ def receive(channel: str) -> Response[dict[str, Any]]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
+@requires("ingest_queue_url", "webhook_secrets_id")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

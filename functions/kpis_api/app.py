@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.analytics.kpis import Kpis, parse_day
 from loyalty.http import api
 from loyalty.observability import logger
+from loyalty.settings import requires
 
 DAY = r"^\d{4}-\d{2}-\d{2}$"
 app = api("Loyalty KPI API", "/openapi/kpis.json")
@@ -33,5 +34,6 @@ def daily_range(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@requires("table_name", "staff_issuer")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

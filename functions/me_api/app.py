@@ -22,7 +22,7 @@ from loyalty.observability import logger, metrics
 from loyalty.selfservice.service import SelfService
 from loyalty.selfservice.signin import Me, customer_principal
 from loyalty.selfservice.views import MeRedemptionRequest, MeReservationRequest, MeView, PreferencesPatch
-from loyalty.settings import get_settings
+from loyalty.settings import get_settings, requires
 from loyalty.stock.service import ID_PATTERN, StockAlertRequest
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -130,5 +130,6 @@ def stock_alert(request: Annotated[StockAlertRequest, Body()]) -> Response[Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
+@requires("table_name", "staff_issuer")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

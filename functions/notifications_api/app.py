@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.http import api
 from loyalty.notify.views import history, outbox
 from loyalty.observability import logger
+from loyalty.settings import requires
 
 app = api("Loyalty notifications API", "/openapi/notifications.json")
 
@@ -32,5 +33,6 @@ def notifications(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@requires("table_name", "staff_issuer")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

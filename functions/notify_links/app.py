@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.http import register_error_handlers
 from loyalty.notify import links, pages, preferences
 from loyalty.observability import logger, metrics
+from loyalty.settings import requires
 
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
@@ -83,5 +84,6 @@ def save_preferences(token: Token) -> Response[str]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
+@requires("table_name", "notify_link_secret_id")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -16,6 +16,7 @@ from loyalty.models.events import Channel
 from loyalty.observability import logger, metrics
 from loyalty.points.rules import AccrualRule
 from loyalty.points.service import PointsService
+from loyalty.settings import requires
 
 app = api("Loyalty points API", "/openapi/points.json")
 
@@ -87,5 +88,6 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
+@requires("table_name", "staff_issuer")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

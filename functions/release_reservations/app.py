@@ -8,11 +8,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
+from loyalty.settings import requires
 from loyalty.stock.service import flag_expiring, release_expired
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@requires("table_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     released = release_expired()
     expiring = flag_expiring()

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.identity.resolve import Resolver
 from loyalty.observability import logger, metrics
 from loyalty.routing.router import RoutedEvent
+from loyalty.settings import requires
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -44,6 +45,7 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@requires("table_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.observability import logger, metrics
 from loyalty.routing.router import QUEUE_SETTINGS
 from loyalty.routing.service import route_record
-from loyalty.settings import get_settings
+from loyalty.settings import requires
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -28,8 +28,8 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@requires(*QUEUE_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    get_settings(*QUEUE_SETTINGS)  # a missing queue fails the invocation, not each record quietly
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -9,10 +9,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.notify.fanout import describe, release_due
 from loyalty.observability import logger, metrics
+from loyalty.settings import CHANNEL_QUEUES, requires
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@requires("table_name", *CHANNEL_QUEUES)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes = release_due()
     counts = describe(outcomes)

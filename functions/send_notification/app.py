@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.notify.sender import SendFailed, backoff, send
 from loyalty.observability import logger, metrics
-from loyalty.settings import get_settings
+from loyalty.settings import CHANNEL_QUEUES, get_settings, requires
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -34,6 +34,7 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@requires("table_name", "notify_channel", *CHANNEL_QUEUES)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

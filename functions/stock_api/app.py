@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from loyalty.errors import InvalidInput
 from loyalty.http import api, idempotency_key, principal
 from loyalty.observability import logger, metrics
+from loyalty.settings import requires
 from loyalty.stock import service
 from loyalty.stock.model import MAX_SHARDS
 from loyalty.stock.service import ID_PATTERN, ReservationRequest, StockAlertRequest
@@ -102,5 +103,6 @@ def customer_reservations(customer_id: Annotated[str, Path(min_length=1, max_len
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
+@requires("table_name", "staff_issuer")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from loyalty.http import api, principal
 from loyalty.notify.template_store import TemplateStore, preview
 from loyalty.observability import logger, metrics
+from loyalty.settings import requires
 
 app = api("Loyalty message templates API", "/openapi/templates.json")
 
@@ -71,5 +72,6 @@ def publish(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
+@requires("table_name", "staff_issuer")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

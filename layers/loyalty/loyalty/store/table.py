@@ -150,7 +150,7 @@ class Table:
     """The one table. Construct with no argument to use ``TABLE_NAME`` from settings."""
 
     def __init__(self, name: str | None = None) -> None:
-        self.name = name or get_settings().table_name
+        self.name = name or get_settings("table_name").table_name
 
     @property
     def _client(self) -> Any:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """An expected failure with a machine-readable code (and the field at fault, if any)."""
+    """An expected failure with a machine-readable code (and the field at fault, if any); a
+    subclass names its HTTP status and default code: ``class NotFound(DomainError, status=404, ...)``."""
 
     status = 400
     code = "invalid_request"
+
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init_subclass__()
+        cls.status = status or cls.status
+        cls.code = code or cls.code
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
@@ -23,44 +29,28 @@ class DomainError(Exception):
         return body
 
 
-class InvalidInput(DomainError):
-    status = 400
-    code = "invalid_input"
+class InvalidInput(DomainError, status=400, code="invalid_input"): ...
 
 
-class Unauthorized(DomainError):
-    status = 401
-    code = "unauthorized"
+class Unauthorized(DomainError, status=401, code="unauthorized"): ...
 
 
-class Forbidden(DomainError):
-    status = 403
-    code = "forbidden"
+class Forbidden(DomainError, status=403, code="forbidden"): ...
 
 
-class NotFound(DomainError):
-    status = 404
-    code = "not_found"
+class NotFound(DomainError, status=404, code="not_found"): ...
 
 
-class Conflict(DomainError):
-    status = 409
-    code = "conflict"
+class Conflict(DomainError, status=409, code="conflict"): ...
 
 
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "payload_too_large"
+class PayloadTooLarge(DomainError, status=413, code="payload_too_large"): ...
 
 
-class UnsupportedMediaType(DomainError):
-    status = 415
-    code = "unsupported_media_type"
+class UnsupportedMediaType(DomainError, status=415, code="unsupported_media_type"): ...
 
 
-class Unprocessable(DomainError):
-    status = 422
-    code = "validation_error"
+class Unprocessable(DomainError, status=422, code="validation_error"): ...
 
 
 class MissingSetting(RuntimeError):

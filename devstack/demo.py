@@ -232,10 +232,9 @@ def play(stack: LocalStack, steps: tuple[Step, ...] = JOURNEY) -> tuple[list[str
     return accepted, problems
 
 
-def report(stack: LocalStack, accepted: list[str]) -> list[str]:
-    """Print what the system knows; return the smoke problems found."""
+def _report_events(stack: LocalStack, items: list[dict[str, Any]], accepted: list[str]) -> list[str]:
+    """Print the event log; the accepted events not recorded, or recorded but never routed."""
     problems: list[str] = []
-    items = _event_items(stack)
     events = {str(i["event_id"]): i for i in items if i.get("entity") == "event"}
     print(f"\nEvent log: {len(events)} event(s)")
     for e in sorted(events.values(), key=lambda i: str(i["occurred_at"])):
@@ -249,8 +248,12 @@ def report(stack: LocalStack, accepted: list[str]) -> list[str]:
         key = json.dumps({"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}}, sort_keys=True)
         if stack.stream_pollers and key not in routed:
             problems.append(f"event {event_id} was recorded but no stream consumer took it")
-    counts = Counter(str(i.get("entity", "?")) for i in items)
-    print("\nThe table now holds: " + ", ".join(f"{n} {e}" for e, n in sorted(counts.items())))
+    return problems
+
+
+def _report_queues(stack: LocalStack) -> list[str]:
+    """Print every queue's depth and role; a dead-letter queue holding messages is a problem."""
+    problems: list[str] = []
     print("\nQueues:")
     consumed = set(stack.plan.consumed_queues())
     dlqs = _dead_letter_queues(stack)
@@ -260,8 +263,13 @@ def report(stack: LocalStack, accepted: list[str]) -> list[str]:
         print(f"  {logical:<24} {depth:>4} message(s)  ({role})")
         if logical in dlqs and depth:
             problems.append(f"{logical} holds {depth} message(s)")
-    context = _context(items)
-    for title, path in _views(stack, context):
+    return problems
+
+
+def _report_views(stack: LocalStack, items: list[dict[str, Any]]) -> list[str]:
+    """Print what the APIs answer about the demo's customer; a 5xx is a problem."""
+    problems: list[str] = []
+    for title, path in _views(stack, _context(items)):
         resp = stack.api("GET", path, role="customer" if path.startswith("/me") else "admin")
         print(f"\n{title}: GET {path} -> {resp.status}")
         if resp.status >= 300:
@@ -273,6 +281,17 @@ def report(stack: LocalStack, accepted: list[str]) -> list[str]:
             print(f"    {resp.body[:500]!r}")
         if resp.status >= 500:
             problems.append(f"GET {path} answered {resp.status}")
+    return problems
+
+
+def report(stack: LocalStack, accepted: list[str]) -> list[str]:
+    """Print what the system knows; return the smoke problems found."""
+    items = _event_items(stack)
+    problems = _report_events(stack, items, accepted)
+    counts = Counter(str(i.get("entity", "?")) for i in items)
+    print("\nThe table now holds: " + ", ".join(f"{n} {e}" for e, n in sorted(counts.items())))
+    problems += _report_queues(stack)
+    problems += _report_views(stack, items)
     errors = Counter(o.function for o in stack.invoker.history if not o.ok or o.failed_items)
     print(f"\nInvocations: {len(stack.invoker.history)}; with failures (retried or DLQ): {dict(errors)}")
     return problems

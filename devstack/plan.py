@@ -201,89 +201,90 @@ def build_plan(template: dict[str, Any]) -> Plan:
 
 def _add_event(plan: Plan, template: dict[str, Any], fn: str, name: str, event: dict[str, Any]) -> None:
     kind = event.get("Type")
-    props = event.get("Properties", {})
     where = f"{fn}.Events.{name}"
     if kind not in SUPPORTED_EVENTS:
         raise Unsupported(f"{where}: event type {kind!r} is not run by the devstack")
-    if kind == "Api":
-        api = _ref_of(props.get("RestApiId")) or "ServerlessRestApi"
-        if api != "ServerlessRestApi" and api not in resources_of(template, REST_API):
-            raise Unsupported(f"{where}: RestApiId {api!r} is not an Api of this template")
-        plan.routes.append(
-            ApiRoute(
-                function=fn,
-                event=name,
-                api=api,
-                path=str(props["Path"]),
-                method=str(props["Method"]).upper(),
-                auth=_api_auth(template, api, props),
-            )
-        )
+    props = event.get("Properties", {})
+    if kind in ("Api", "HttpApi"):
+        plan.routes.append(_route(template, fn, name, str(kind), props, where))
     elif kind == "SQS":
-        plan.sqs.append(
-            SqsSource(
-                function=fn,
-                event=name,
-                queue=_logical_of(props.get("Queue"), "Arn", where),
-                batch_size=int(props.get("BatchSize", 10)),
-                window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)),
-                report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-                filters=_filters(props, where),
-            )
-        )
+        plan.sqs.append(_sqs_source(fn, name, props, where))
     elif kind == "DynamoDB":
-        on_failure = props.get("DestinationConfig", {}).get("OnFailure")
-        if on_failure and on_failure.get("Type", "SQS") != "SQS":
-            raise Unsupported(f"{where}: on-failure destination type {on_failure.get('Type')!r}")
-        plan.streams.append(
-            StreamSource(
-                function=fn,
-                event=name,
-                table=_logical_of(props.get("Stream"), "StreamArn", where),
-                starting_position=str(props.get("StartingPosition", "TRIM_HORIZON")),
-                batch_size=int(props.get("BatchSize", 100)),
-                window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)),
-                bisect=bool(props.get("BisectBatchOnFunctionError", False)),
-                max_retries=int(props.get("MaximumRetryAttempts", -1)),
-                max_record_age_s=int(props.get("MaximumRecordAgeInSeconds", -1)),
-                report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-                on_failure=_logical_of(on_failure["Destination"], "Arn", where) if on_failure else None,
-                filters=_filters(props, where),
-            )
-        )
-    elif kind == "HttpApi":
-        api = _ref_of(props.get("ApiId")) or "ServerlessHttpApi"
-        if api != "ServerlessHttpApi" and api not in resources_of(template, HTTP_API):
-            raise Unsupported(f"{where}: ApiId {api!r} is not an HttpApi of this template")
-        payload = str(props.get("PayloadFormatVersion", "2.0"))
-        if payload not in {"1.0", "2.0"}:
-            raise Unsupported(f"{where}: PayloadFormatVersion {payload!r}")
-        plan.routes.append(
-            ApiRoute(
-                function=fn,
-                event=name,
-                api=api,
-                path=str(props.get("Path", "/{proxy+}")),  # no Path: the $default catch-all route
-                method=str(props.get("Method", "ANY")).upper(),
-                auth=_api_auth(template, api, props),
-                payload=payload,
-            )
-        )
+        plan.streams.append(_stream_source(fn, name, props, where))
     else:
-        expression = str(props.get("ScheduleExpression") or props.get("Schedule", ""))
-        try:
-            parse_expression(expression)
-        except ValueError as err:
-            raise Unsupported(f"{where}: {err}") from None
-        enabled = props.get("State", "ENABLED") == "ENABLED" and props.get("Enabled", True) is not False
-        raw_input = props.get("Input")
-        plan.schedules.append(
-            ScheduleSource(
-                function=fn,
-                event=name,
-                kind=str(kind),
-                expression=expression,
-                enabled=enabled,
-                input=raw_input if raw_input is None or isinstance(raw_input, str) else json.dumps(raw_input),
-            )
-        )
+        plan.schedules.append(_schedule_source(fn, name, str(kind), props, where))
+
+
+def _route(
+    template: dict[str, Any], fn: str, name: str, kind: str, props: dict[str, Any], where: str
+) -> ApiRoute:
+    """A route of a REST API (``Api``, payload 1.0) or an HTTP API (``HttpApi``, 2.0 unless said)."""
+    rest = kind == "Api"
+    id_key, implicit, resource_type = (
+        ("RestApiId", "ServerlessRestApi", REST_API) if rest else ("ApiId", "ServerlessHttpApi", HTTP_API)
+    )
+    api = _ref_of(props.get(id_key)) or implicit
+    if api != implicit and api not in resources_of(template, resource_type):
+        raise Unsupported(f"{where}: {id_key} {api!r} is not an {kind} of this template")
+    payload = "1.0" if rest else str(props.get("PayloadFormatVersion", "2.0"))
+    if payload not in {"1.0", "2.0"}:
+        raise Unsupported(f"{where}: PayloadFormatVersion {payload!r}")
+    return ApiRoute(
+        function=fn,
+        event=name,
+        api=api,
+        path=str(props["Path"] if rest else props.get("Path", "/{proxy+}")),  # no Path: $default route
+        method=str(props["Method"] if rest else props.get("Method", "ANY")).upper(),
+        auth=_api_auth(template, api, props),
+        payload=payload,
+    )
+
+
+def _sqs_source(fn: str, name: str, props: dict[str, Any], where: str) -> SqsSource:
+    return SqsSource(
+        function=fn,
+        event=name,
+        queue=_logical_of(props.get("Queue"), "Arn", where),
+        batch_size=int(props.get("BatchSize", 10)),
+        window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+        report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+        filters=_filters(props, where),
+    )
+
+
+def _stream_source(fn: str, name: str, props: dict[str, Any], where: str) -> StreamSource:
+    on_failure = props.get("DestinationConfig", {}).get("OnFailure")
+    if on_failure and on_failure.get("Type", "SQS") != "SQS":
+        raise Unsupported(f"{where}: on-failure destination type {on_failure.get('Type')!r}")
+    return StreamSource(
+        function=fn,
+        event=name,
+        table=_logical_of(props.get("Stream"), "StreamArn", where),
+        starting_position=str(props.get("StartingPosition", "TRIM_HORIZON")),
+        batch_size=int(props.get("BatchSize", 100)),
+        window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+        bisect=bool(props.get("BisectBatchOnFunctionError", False)),
+        max_retries=int(props.get("MaximumRetryAttempts", -1)),
+        max_record_age_s=int(props.get("MaximumRecordAgeInSeconds", -1)),
+        report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+        on_failure=_logical_of(on_failure["Destination"], "Arn", where) if on_failure else None,
+        filters=_filters(props, where),
+    )
+
+
+def _schedule_source(fn: str, name: str, kind: str, props: dict[str, Any], where: str) -> ScheduleSource:
+    expression = str(props.get("ScheduleExpression") or props.get("Schedule", ""))
+    try:
+        parse_expression(expression)
+    except ValueError as err:
+        raise Unsupported(f"{where}: {err}") from None
+    enabled = props.get("State", "ENABLED") == "ENABLED" and props.get("Enabled", True) is not False
+    raw_input = props.get("Input")
+    return ScheduleSource(
+        function=fn,
+        event=name,
+        kind=kind,
+        expression=expression,
+        enabled=enabled,
+        input=raw_input if raw_input is None or isinstance(raw_input, str) else json.dumps(raw_input),
+    )

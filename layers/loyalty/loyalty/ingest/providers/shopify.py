@@ -177,48 +177,57 @@ def _location(delivery: Delivery, location_id: int | None) -> str | None:
     return delivery.secrets.locations.get(str(location_id), f"shopify-{location_id}")
 
 
+def _order_type(topic: str, pos: bool) -> EventType:
+    """orders/cancelled: cancelled; orders/paid or any POS order (paid at the till): completed."""
+    if topic == "orders/cancelled":
+        return EventType.ORDER_CANCELLED
+    return EventType.ORDER_COMPLETED if topic == "orders/paid" or pos else EventType.ORDER_PLACED
+
+
+def _payment_method(order: Order) -> str | None:
+    return (order.gateway or next(iter(order.payment_gateway_names), ""))[:32] or None
+
+
+def _order_payload(order: Order, store: str | None, pos: bool) -> OrderPayload:
+    total = order.total_price_set.shop_money
+    return OrderPayload(
+        order_id=str(order.id),
+        currency=total.currency_code,
+        total=total.amount,
+        payment_method=_payment_method(order),
+        store_id=store,
+        location_id=store or ONLINE_LOCATION,
+        fulfilment="in_store" if pos else "ship",
+        lines=[
+            OrderLine(
+                line_id=str(li.id),
+                sku=_sku(li),
+                quantity=li.quantity,
+                unit_price=li.price_set.shop_money.amount,
+                category=(li.product_type or "")[:64] or None,
+            )
+            for li in order.line_items
+        ],
+    )
+
+
 def _order_events(topic: str, order: Order, delivery: Delivery) -> list[ChannelEvent]:
     pos = (order.source_name or "").lower() == "pos"
     channel = Channel.POS if pos else Channel.WEB
-    store = _location(delivery, order.location_id) if pos else None
-    if topic == "orders/cancelled":
-        event_type = EventType.ORDER_CANCELLED
-    elif topic == "orders/paid" or pos:
-        event_type = EventType.ORDER_COMPLETED
-    else:
-        event_type = EventType.ORDER_PLACED
+    event_type = _order_type(topic, pos)
     payload: OrderPayload | CancelPayload
+    occurred = order.created_at
     if event_type is EventType.ORDER_CANCELLED:
         payload = CancelPayload(order_id=str(order.id), reason=(order.cancel_reason or "")[:256] or None)
+        occurred = order.cancelled_at or order.created_at
     else:
-        total = order.total_price_set.shop_money
-        payload = OrderPayload(
-            order_id=str(order.id),
-            currency=total.currency_code,
-            total=total.amount,
-            payment_method=((order.gateway or next(iter(order.payment_gateway_names), "")) or "")[:32]
-            or None,
-            store_id=store,
-            location_id=store or ONLINE_LOCATION,
-            fulfilment="in_store" if pos else "ship",
-            lines=[
-                OrderLine(
-                    line_id=str(li.id),
-                    sku=_sku(li),
-                    quantity=li.quantity,
-                    unit_price=li.price_set.shop_money.amount,
-                    category=(li.product_type or "")[:64] or None,
-                )
-                for li in order.line_items
-            ],
-        )
-    occurred = order.cancelled_at if event_type is EventType.ORDER_CANCELLED and order.cancelled_at else None
+        payload = _order_payload(order, _location(delivery, order.location_id) if pos else None, pos)
     return [
         ChannelEvent(
             event_id=event_id_for(channel, f"shopify:order:{order.id}", event_type.value),
             channel=channel,
             type=event_type,
-            occurred_at=occurred or order.created_at,
+            occurred_at=occurred,
             received_at=delivery.received_at,
             source_event_id=delivery.header(WEBHOOK_ID_HEADER) or f"shopify:order:{order.id}",
             identifiers=_identifiers(order.customer, order),

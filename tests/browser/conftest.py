@@ -21,9 +21,9 @@ import pytest
 
 from devstack.cognito import DEMO_PASSWORD
 from devstack.demo import play
-from devstack.runtime import Console
-from devstack.stack import LocalStack, StackOptions
+from devstack.stack import LocalStack
 from devstack.template import ROOT
+from tests.support.stacks import session_stack, stop_after_folder
 
 BROWSER_DIR = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -41,8 +41,7 @@ def _stop(stack: LocalStack) -> None:
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    if _started and (nextitem is None or BROWSER_DIR not in Path(str(nextitem.path)).parents):
-        _stop(_started.pop())
+    stop_after_folder(BROWSER_DIR, _started, nextitem, _stop)
 
 
 def _ensure_built() -> None:
@@ -53,23 +52,11 @@ def _ensure_built() -> None:
 @pytest.fixture(scope="session")
 def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     _ensure_built()
-    logs = tmp_path_factory.mktemp("devstack-browser")
-    console = Console((logs / "console.log").open("w"))
-    stack = LocalStack(
-        StackOptions(port=0, retry_delay_s=0, ttl_interval_s=3600, schedules=False, log_dir=logs),
-        console=console,
-    )
-    stack.start()
-    _started.append(stack)
-    try:
+    with session_stack(tmp_path_factory.mktemp("devstack-browser"), _started, _stop) as stack:
         _, problems = play(stack)
         assert not problems, problems
         stack.wait_quiet(timeout=90)
         yield stack
-    finally:
-        if _started and _started[-1] is stack:
-            _stop(_started.pop())
-        console.out.close()
 
 
 @pytest.fixture(scope="session")

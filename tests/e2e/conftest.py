@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.runtime import Console
-from devstack.stack import LocalStack, StackOptions
+from devstack.stack import LocalStack
+from tests.support.stacks import session_stack, stop_after_folder
 
 E2E_DIR = Path(__file__).resolve().parent
 _started: list[LocalStack] = []
@@ -29,27 +29,15 @@ _started: list[LocalStack] = []
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    logs = tmp_path_factory.mktemp("devstack")
-    console = Console((logs / "console.log").open("w"))
-    stack = LocalStack(
-        StackOptions(port=0, retry_delay_s=0, ttl_interval_s=3600, schedules=False, log_dir=logs),
-        console=console,
-    )
-    stack.start()
-    _started.append(stack)
-    try:
+    with session_stack(tmp_path_factory.mktemp("devstack"), _started) as stack:
         stack.wait_quiet(timeout=60)
         yield stack
-    finally:
-        stack.stop()
-        console.out.close()
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     """Stop the stack as soon as the last e2e test is done: later (unit) tests use in-process
     moto, whose mock would otherwise intercept the running stack's traffic and reset its state."""
-    if _started and (nextitem is None or E2E_DIR not in Path(str(nextitem.path)).parents):
-        _started.pop().stop()
+    stop_after_folder(E2E_DIR, _started, nextitem, LocalStack.stop)
 
 
 @pytest.fixture

@@ -61,6 +61,17 @@ def _router(stack: LocalStack) -> StreamPoller:
     return poller
 
 
+def _replay(stack: LocalStack, start: str, end: str) -> dict[str, Any]:
+    """The ops tool's replay of [start, end] on the local stack's emulator."""
+    try:
+        return run(
+            ["--stage", "local", "--endpoint-url", stack.moto_url, "replay", "--from", start, "--to", end]
+        )
+    finally:
+        aws.reset()
+        get_settings.cache_clear()
+
+
 def test_router_down_past_the_record_age_then_replayed_ends_as_without_the_outage(
     local_stack: LocalStack, uid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,44 +113,16 @@ def test_router_down_past_the_record_age_then_replayed_ends_as_without_the_outag
         assert windows["stream_failures"]["stream_windows"]
         start = (started - timedelta(minutes=1)).isoformat()
         end = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-        report = run(
-            [
-                "--stage",
-                "local",
-                "--endpoint-url",
-                local_stack.moto_url,
-                "replay",
-                "--from",
-                start,
-                "--to",
-                end,
-            ]
-        )
     finally:
         aws.reset()
         get_settings.cache_clear()
+    report = _replay(local_stack, start, end)
     assert report["replay"]["events"] >= 4
     local_stack.wait_quiet(timeout=90)
     # Then the final state is the one of the run without the outage
     assert _state(local_stack, card_b) == expected
     # and replaying again (every consumer is idempotent) changes nothing
-    try:
-        run(
-            [
-                "--stage",
-                "local",
-                "--endpoint-url",
-                local_stack.moto_url,
-                "replay",
-                "--from",
-                start,
-                "--to",
-                end,
-            ]
-        )
-    finally:
-        aws.reset()
-        get_settings.cache_clear()
+    _replay(local_stack, start, end)
     local_stack.wait_quiet(timeout=90)
     assert _state(local_stack, card_b) == expected
     assert json.dumps(_state(local_stack, card_a)) == json.dumps(expected)

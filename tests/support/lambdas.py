@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -10,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from devstack.provision import local_secrets
@@ -57,40 +58,6 @@ class LambdaContext:
         return self.remaining_ms
 
 
-def api_event(
-    method: str,
-    path: str,
-    body: bytes | str | None = None,
-    headers: dict[str, str] | None = None,
-    path_parameters: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-    resource: str | None = None,
-) -> dict[str, Any]:
-    """An API Gateway REST (v1) proxy event."""
-    raw = body.decode() if isinstance(body, bytes) else body
-    return {
-        "resource": resource or path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers or {},
-        "multiValueHeaders": {k: [v] for k, v in (headers or {}).items()},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": path_parameters,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource or path,
-            "httpMethod": method,
-            "path": f"/v1{path}",
-            "stage": "v1",
-            "requestId": "test-request",
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": raw,
-        "isBase64Encoded": False,
-    }
-
-
 #: The staff pool of the sample events under ``events/api`` (set ``STAFF_ISSUER`` to it to replay them).
 SAMPLE_STAFF_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_SAMPLESTAFF"
 DEMO_STORE = "MAD-SOL"
@@ -125,11 +92,28 @@ def http_api_event(
     role: str | None = "admin",
     claims: dict[str, str] | None = None,
     iam: bool = False,
+    payload: Literal["1.0", "2.0"] = "2.0",
 ) -> dict[str, Any]:
     """An HTTP API (2.0) event as API Gateway hands it over after its authorizer: a staff member of
-    ``role`` (``claims`` to give others, ``iam`` for a SigV4 machine caller, ``role=None``: none)."""
+    ``role`` (``claims`` to give others, ``iam`` for a SigV4 machine caller, ``role=None``: none);
+    ``payload="1.0"``: a REST proxy event (``api_event``), built by the local stack's own builders."""
+    from devstack.lambda_events import api_event as build_rest
     from devstack.lambda_events import http_api_event as build
 
+    raw = (body.encode() if isinstance(body, str) else body) or b""
+    request: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "path_parameters": path_parameters or {},
+        "headers": list((headers or {}).items()),
+        "query": urlencode(query or {}),
+        "body": raw,
+        "source_ip": "127.0.0.1",
+        "account": "123456789012",
+        "stage": "v1",
+    }
+    if payload == "1.0":
+        return build_rest(**request, resource=resource or path, api_id="restapi")
     route = resource or path
     for name, value in (path_parameters or {}).items():
         if resource is None:
@@ -142,21 +126,11 @@ def http_api_event(
         authorizer = {
             "jwt": {"claims": claims if claims is not None else staff_claims(str(role)), "scopes": None}
         }
-    raw = body.encode() if isinstance(body, str) else body
-    return build(
-        method=method,
-        path=path,
-        route_key=f"{method} {route}",
-        path_parameters=path_parameters or {},
-        headers=list((headers or {}).items()),
-        query=urlencode(query or {}),
-        body=raw or b"",
-        source_ip="127.0.0.1",
-        account="123456789012",
-        api_id="httpapi",
-        authorizer=authorizer,
-        stage="v1",
-    )
+    return build(**request, route_key=f"{method} {route}", api_id="httpapi", authorizer=authorizer)
+
+
+#: An API Gateway REST (v1) proxy event (the webhook and signed-link functions), no caller.
+api_event = functools.partial(http_api_event, payload="1.0", role=None)
 
 
 def signed_webhook(

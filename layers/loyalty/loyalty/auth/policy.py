@@ -39,49 +39,62 @@ PUBLIC_PREFIXES: tuple[str, ...] = ("/webhooks/", "/unsubscribe", "/preferences"
 #: Customer self-service routes (issue 12 item 2): any path under these prefixes, customer pool.
 CUSTOMER_PREFIXES: tuple[str, ...] = ("/me",)
 
+MARKETING = frozenset({Role.MARKETING})
+CUSTOMER_VIEWS = ("timeline", "points", "ledger", "notifications", "reservations")
+PRIVACY = frozenset({Role.PRIVACY})
+
 POLICY: dict[str, Rule] = {
     # stock (public reads; the ERP configures SKUs)
     "GET /stock/{sku}": Rule(public=True),
     "GET /stock": Rule(public=True),
     "PUT /stock/{sku}/config": Rule(iam=True),
     # click and collect (customers reserve through /me; staff act here)
-    "POST /reservations": Rule(),
     "GET /reservations/{reservation_id}": Rule(roles=CUSTOMER_360),
-    "DELETE /reservations/{reservation_id}": Rule(),
     "POST /reservations/{reservation_id}/collect": Rule(roles=frozenset({Role.STORE_STAFF})),
-    "POST /customers/{customer_id}/stock-alerts": Rule(),
-    # customer 360
-    "GET /customers": Rule(roles=CUSTOMER_360),
-    "GET /customers/{customer_id}": Rule(roles=CUSTOMER_360),
-    "GET /customers/{customer_id}/timeline": Rule(roles=CUSTOMER_360),
-    "GET /customers/{customer_id}/points": Rule(roles=CUSTOMER_360),
-    "GET /customers/{customer_id}/ledger": Rule(roles=CUSTOMER_360),
-    "GET /customers/{customer_id}/notifications": Rule(roles=CUSTOMER_360),
-    "GET /customers/{customer_id}/reservations": Rule(roles=CUSTOMER_360),
-    "PATCH /customers/{customer_id}": Rule(roles=frozenset({Role.PRIVACY})),  # rectification
-    "DELETE /customers/{customer_id}": Rule(roles=frozenset({Role.PRIVACY})),  # erasure
-    "POST /customers/{customer_id}/unmerge": Rule(),
-    "GET /merge-reviews": Rule(),
-    "POST /merge-reviews/{review_id}": Rule(),
-    # points
-    "POST /customers/{customer_id}/redemptions": Rule(),
-    "DELETE /customers/{customer_id}/redemptions/{redemption_id}": Rule(),
-    "GET /points/rules": Rule(roles=frozenset({Role.MARKETING})),
-    "POST /points/rules": Rule(roles=frozenset({Role.MARKETING})),
-    "POST /points/rules/{rule_id}/deactivate": Rule(roles=frozenset({Role.MARKETING})),
-    # KPIs
-    "GET /templates": Rule(roles=frozenset({Role.MARKETING})),
-    "POST /templates/preview": Rule(roles=frozenset({Role.MARKETING})),
-    "PUT /templates/{intent}/{channel}/{lang}": Rule(roles=frozenset({Role.MARKETING})),
-    "GET /kpis/daily": Rule(roles=frozenset({Role.MARKETING})),
-    "GET /kpis/daily/{day}": Rule(roles=frozenset({Role.MARKETING})),
-    # each API's OpenAPI document
-    "GET /openapi/customers.json": Rule(roles=STAFF),
-    "GET /openapi/points.json": Rule(roles=STAFF),
-    "GET /openapi/stock.json": Rule(roles=STAFF),
-    "GET /openapi/kpis.json": Rule(roles=STAFF),
-    "GET /openapi/notifications.json": Rule(roles=STAFF),
-    "GET /openapi/templates.json": Rule(roles=STAFF),
+    # customer 360: read by store staff and privacy officers; rectification and erasure by privacy
+    **dict.fromkeys(
+        [
+            "GET /customers",
+            "GET /customers/{customer_id}",
+            *(f"GET /customers/{{customer_id}}/{view}" for view in CUSTOMER_VIEWS),
+        ],
+        Rule(roles=CUSTOMER_360),
+    ),
+    "PATCH /customers/{customer_id}": Rule(roles=PRIVACY),  # rectification
+    "DELETE /customers/{customer_id}": Rule(roles=PRIVACY),  # erasure
+    # admin only: staff reservations and alerts, merges, redemptions on a customer's behalf
+    **dict.fromkeys(
+        [
+            "POST /reservations",
+            "DELETE /reservations/{reservation_id}",
+            "POST /customers/{customer_id}/stock-alerts",
+            "POST /customers/{customer_id}/unmerge",
+            "GET /merge-reviews",
+            "POST /merge-reviews/{review_id}",
+            "POST /customers/{customer_id}/redemptions",
+            "DELETE /customers/{customer_id}/redemptions/{redemption_id}",
+        ],
+        Rule(),
+    ),
+    # marketing: points rules, templates, KPIs
+    **dict.fromkeys(
+        [
+            "GET /points/rules",
+            "POST /points/rules",
+            "POST /points/rules/{rule_id}/deactivate",
+            "GET /templates",
+            "POST /templates/preview",
+            "PUT /templates/{intent}/{channel}/{lang}",
+            "GET /kpis/daily",
+            "GET /kpis/daily/{day}",
+        ],
+        Rule(roles=MARKETING),
+    ),
+    # each API's OpenAPI document, for any staff member
+    **{
+        f"GET /openapi/{api}.json": Rule(roles=STAFF)
+        for api in ("customers", "points", "stock", "kpis", "notifications", "templates")
+    },
 }
 
 

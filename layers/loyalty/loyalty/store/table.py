@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -188,17 +188,8 @@ class Table:
         )
         return deserialize(resp["Item"]) if "Item" in resp else None
 
-    def put(
-        self,
-        item: Mapping[str, Any],
-        *,
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> None:
-        kwargs: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
-        kwargs.update(_expr(condition, names, values))
-        self._call("put_item", **kwargs)
+    def put(self, item: Mapping[str, Any], **spec: Unpack[Conditions]) -> None:
+        self._call("put_item", TableName=self.name, **tx_put(item, **spec)["Put"])
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Put unless an item with the same key exists; False when it did (an idempotent replay)."""
@@ -209,17 +200,9 @@ class Table:
         return True
 
     def update(
-        self,
-        pk: str,
-        sk: str,
-        expression: str,
-        *,
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-        return_values: str = "ALL_NEW",
+        self, pk: str, sk: str, expression: str, *, return_values: str = "ALL_NEW", **spec: Unpack[Conditions]
     ) -> Item:
-        action = tx_update(pk, sk, expression, condition, names, values)["Update"]
+        action = tx_update(pk, sk, expression, **spec)["Update"]
         resp = self._call("update_item", TableName=self.name, ReturnValues=return_values, **action)
         return deserialize(resp.get("Attributes", {}))
 
@@ -319,6 +302,14 @@ class Table:
     def _bind(self, action: Mapping[str, Any]) -> dict[str, Any]:
         ((kind, body),) = action.items()
         return {kind: {"TableName": self.name, **body}}
+
+
+class Conditions(TypedDict, total=False):
+    """A write's condition and the expression attribute names and values it (and the update) use."""
+
+    condition: str | None
+    names: Mapping[str, str] | None
+    values: Mapping[str, Any] | None
 
 
 def _expr(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,23 @@ def _queued(stack: Resolver, sqs: Any) -> list[dict[str, Any]]:
     return [json.loads(m["Body"]) for m in drain(sqs, stack.refs["IngestQueue"])]
 
 
+AcceptOne = Callable[..., tuple[Any, dict[str, Any]]]
+
+
+@pytest.fixture
+def accept_one(ingest: Any, stack: Resolver, sqs: Any, lambda_context: LambdaContext) -> AcceptOne:
+    """Post a signed sample (``provider``, ``name``, header options): accepted (200), exactly one
+    event queued; (response body, that event)."""
+
+    def post(provider: str, name: str, **kw: Any) -> tuple[Any, dict[str, Any]]:
+        status, body = _signed(ingest, lambda_context, provider, name, **kw)
+        assert status == 200
+        (event,) = _queued(stack, sqs)
+        return body, event
+
+    return post
+
+
 def _ids(queued: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {(i["type"], i["value"]) for q in queued for i in q["identifiers"]}
 
@@ -61,14 +79,8 @@ def _ids(queued: list[dict[str, Any]]) -> set[tuple[str, str]]:
 # ------------------------------------------------------------------------------------------- shopify
 
 
-def test_shopify_order_sample_is_a_web_order_with_its_lines_and_shop_money(
-    ingest: Any, stack: Resolver, sqs: Any, lambda_context: LambdaContext
-) -> None:
-    status, body = _signed(
-        ingest, lambda_context, "shopify", "shopify/orders_create.json", topic="orders/create"
-    )
-    assert status == 200
-    (event,) = _queued(stack, sqs)
+def test_shopify_order_sample_is_a_web_order_with_its_lines_and_shop_money(accept_one: AcceptOne) -> None:
+    body, event = accept_one("shopify", "shopify/orders_create.json", topic="orders/create")
     assert [a["event_id"] for a in body["accepted"]] == [event["event_id"]]
     assert (event["channel"], event["type"]) == ("web", "order.placed")
     assert _ids([event]) == {("email", "john@test.com"), ("email", "jon@doe.ca")}
@@ -218,14 +230,8 @@ def test_woocommerce_order_samples_follow_the_status(
     assert created["payload"]["total"] == "29.35"
 
 
-def test_woocommerce_customer_sample(
-    ingest: Any, stack: Resolver, sqs: Any, lambda_context: LambdaContext
-) -> None:
-    status, _ = _signed(
-        ingest, lambda_context, "woocommerce", "woocommerce/customer_created.json", topic="customer.created"
-    )
-    assert status == 200
-    (event,) = _queued(stack, sqs)
+def test_woocommerce_customer_sample(accept_one: AcceptOne) -> None:
+    _, event = accept_one("woocommerce", "woocommerce/customer_created.json", topic="customer.created")
     assert (event["type"], event["payload"]["first_name"]) == ("customer.registered", "John")
     assert ("email", "john.doe@example.com") in _ids([event])
 
@@ -274,12 +280,8 @@ def test_whatsapp_handshake(ingest: Any, stack: Resolver, lambda_context: Lambda
     assert get("guess")["statusCode"] == 403
 
 
-def test_whatsapp_text_sample_is_a_chat_message_from_the_sender(
-    ingest: Any, stack: Resolver, sqs: Any, lambda_context: LambdaContext
-) -> None:
-    status, _body = _signed(ingest, lambda_context, "whatsapp", "whatsapp/text_message.json")
-    assert status == 200
-    (event,) = _queued(stack, sqs)
+def test_whatsapp_text_sample_is_a_chat_message_from_the_sender(accept_one: AcceptOne) -> None:
+    _, event = accept_one("whatsapp", "whatsapp/text_message.json")
     assert (event["channel"], event["type"], event["source_event_id"]) == (
         "chat",
         "chat.message",

@@ -30,6 +30,4 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 @requires("table_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return process_partial_response(event, record_handler, processor, context)

@@ -1,5 +1,5 @@
 import { Alert, Badge, Button, Card, Group, Modal, Progress, SimpleGrid, Stack, Tabs, Text, TextInput, Title } from "@mantine/core";
-import { useState } from "react";
+import { type ReactNode, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useNavigate, useParams } from "react-router-dom";
 import { ApiError, enc } from "../api";
@@ -62,35 +62,32 @@ function CustomerView({ customer: c, onChanged }: { customer: Customer; onChange
       {c.requested_id !== c.customer_id && <Alert color="blue">{t("customer.mergedFrom", { id: c.requested_id })}</Alert>}
       <Tabs defaultValue="profile" keepMounted={false}>
         <Tabs.List>
-          {(["profile", "points", "ledger", "timeline", "messages", "reservations"] as const).map((k) => (
+          {TABS.map(([k]) => (
             <Tabs.Tab key={k} value={k}>
               {t(`customer.tabs.${k}`)}
             </Tabs.Tab>
           ))}
         </Tabs.List>
-        <Tabs.Panel value="profile" pt="md">
-          <ProfilePanel c={c} />
-        </Tabs.Panel>
-        <Tabs.Panel value="points" pt="md">
-          <PointsPanel id={c.customer_id} />
-        </Tabs.Panel>
-        <Tabs.Panel value="ledger" pt="md">
-          <LedgerPanel id={c.customer_id} />
-        </Tabs.Panel>
-        <Tabs.Panel value="timeline" pt="md">
-          <TimelinePanel id={c.customer_id} />
-        </Tabs.Panel>
-        <Tabs.Panel value="messages" pt="md">
-          <MessagesPanel id={c.customer_id} />
-        </Tabs.Panel>
-        <Tabs.Panel value="reservations" pt="md">
-          <ReservationsPanel id={c.customer_id} />
-        </Tabs.Panel>
+        {TABS.map(([k, panel]) => (
+          <Tabs.Panel key={k} value={k} pt="md">
+            {panel(c)}
+          </Tabs.Panel>
+        ))}
       </Tabs>
       {can(session, "privacy") && <PrivacyActions c={c} onChanged={onChanged} />}
     </Stack>
   );
 }
+
+/** The 360's tabs, in order: each one's key (its title in i18n) and panel. */
+const TABS: ReadonlyArray<readonly [string, (c: Customer) => ReactNode]> = [
+  ["profile", (c) => <ProfilePanel c={c} />],
+  ["points", (c) => <PointsPanel id={c.customer_id} />],
+  ["ledger", (c) => <LedgerPanel id={c.customer_id} />],
+  ["timeline", (c) => <TimelinePanel id={c.customer_id} />],
+  ["messages", (c) => <MessagesPanel id={c.customer_id} />],
+  ["reservations", (c) => <ReservationsPanel id={c.customer_id} />],
+];
 
 function ProfilePanel({ c }: { c: Customer }) {
   const { t } = useTranslation();

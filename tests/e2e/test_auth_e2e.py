@@ -18,6 +18,7 @@ from devstack.plan import ApiRoute
 from devstack.stack import LocalStack
 from loyalty.auth.policy import rule_for
 from loyalty.auth.principal import Role
+from tests.support.stacks import seed_profile
 
 pytestmark = pytest.mark.e2e
 FILL = {"customer_id": "c_" + "0" * 32, "review_id": "r_" + "0" * 32, "day": "2026-11-30", "sku": "SKU-WALK"}
@@ -92,15 +93,7 @@ def test_store_staff_collect_only_at_their_own_store(local_stack: LocalStack, ui
     # Given a reservation at another store than the demo store clerk's
     sku = f"SKU-AUTH-{uid}"
     customer = "c_" + uid.ljust(32, "0")
-    local_stack.dynamodb.put_item(
-        TableName=local_stack.table_name,
-        Item={
-            "pk": {"S": f"CUST#{customer}"},
-            "sk": {"S": "PROFILE"},
-            "entity": {"S": "profile"},
-            "customer_id": {"S": customer},
-        },
-    )
+    seed_profile(local_stack, customer)
     receipt = {
         "message_id": f"GRN-{uid}",
         "type": "receipt",

@@ -11,6 +11,7 @@ import pytest
 
 from devstack.runtime import Console
 from devstack.stack import LocalStack, StackOptions
+from loyalty.customers import profile_key
 
 
 @contextmanager
@@ -40,3 +41,15 @@ def stop_after_folder(
     """Stop the folder's stack as soon as the next test is outside ``folder`` (or none is left)."""
     if started and (nextitem is None or folder not in Path(str(nextitem.path)).parents):
         stop(started.pop())
+
+
+def seed_profile(stack: LocalStack, customer_id: str) -> None:
+    """A bare customer profile written straight to the stack's table (as if identity made it)."""
+    pk, sk = profile_key(customer_id)
+    stack.dynamodb.put_item(
+        TableName=stack.table_name,
+        Item={
+            k: {"S": v}
+            for k, v in {"pk": pk, "sk": sk, "entity": "profile", "customer_id": customer_id}.items()
+        },
+    )

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 from devstack import sigv4
 from devstack.cognito import Unauthorized
 from devstack.console import serve as serve_console
-from devstack.lambda_events import api_event, http_api_event
+from devstack.lambda_events import Request, api_event, http_api_event
 from devstack.plan import ApiRoute
 
 if TYPE_CHECKING:
@@ -118,20 +118,23 @@ class FrontDoor:
         authorizer, refusal = self._authorize(route, method, raw_path, headers, body)
         if refusal is not None:
             return refusal
+        request = Request(
+            method=method,
+            path=path,
+            path_parameters=params,
+            headers=headers,
+            query=split.query,
+            body=body,
+            source_ip=client_ip,
+            account=self.stack.account,
+            api_id=route.api.lower(),
+        )
         if route.payload == "2.0":
             event = http_api_event(
-                method=method,
-                path=path,
+                request,
                 route_key=f"{route.method} {route.path}"
                 if route.method != "ANY" or route.path != "/{proxy+}"
                 else "$default",
-                path_parameters=params,
-                headers=headers,
-                query=split.query,
-                body=body,
-                source_ip=client_ip,
-                account=self.stack.account,
-                api_id=route.api.lower(),
                 authorizer=authorizer,
                 stage=self.stack.http_stages.get(route.api, "$default"),
             )
@@ -142,18 +145,7 @@ class FrontDoor:
                 return _json(500, {"message": "Internal Server Error"})
             return self._response_v2(outcome.result)
         event = api_event(
-            method=method,
-            path=path,
-            resource=route.path,
-            path_parameters=params,
-            headers=headers,
-            query=split.query,
-            body=body,
-            stage=self.stage,
-            source_ip=client_ip,
-            account=self.stack.account,
-            api_id=route.api.lower(),
-            identity=(authorizer or {}).get("iam") or {},
+            request, resource=route.path, stage=self.stage, identity=(authorizer or {}).get("iam") or {}
         )
         outcome = self.stack.invoker.invoke(
             route.function, event, trigger="api", source=f"{method} {route.path}"

@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,25 +32,30 @@ def is_binary(content_type: str, body: bytes) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as the front door received it: what both API event formats are built from."""
+
+    method: str
+    path: str
+    path_parameters: Mapping[str, str]
+    headers: Iterable[tuple[str, str]]
+    query: str
+    body: bytes
+    source_ip: str
+    account: str
+    api_id: str
+
+
 def api_event(
-    *,
-    method: str,
-    path: str,
-    resource: str,
-    path_parameters: Mapping[str, str],
-    headers: Iterable[tuple[str, str]],
-    query: str,
-    body: bytes,
-    stage: str,
-    source_ip: str,
-    account: str,
-    api_id: str,
-    identity: Mapping[str, Any] | None = None,
+    request: Request, *, resource: str, stage: str, identity: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The REST (v1) proxy event for one request."""
+    method, path, query, body = request.method, request.path, request.query, request.body
+    account, api_id, source_ip = request.account, request.api_id, request.source_ip
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
-    for name, value in headers:
+    for name, value in request.headers:
         single[name] = value
         multi.setdefault(name, []).append(value)
     qs_single: dict[str, str] = {}
@@ -68,7 +74,7 @@ def api_event(
         "multiValueHeaders": multi or None,
         "queryStringParameters": qs_single or None,
         "multiValueQueryStringParameters": qs_multi or None,
-        "pathParameters": dict(path_parameters) or None,
+        "pathParameters": dict(request.path_parameters) or None,
         "stageVariables": None,
         "requestContext": {
             "accountId": account,
@@ -96,24 +102,18 @@ def api_event(
 
 
 def http_api_event(
+    request: Request,
     *,
-    method: str,
-    path: str,
     route_key: str,
-    path_parameters: Mapping[str, str],
-    headers: Iterable[tuple[str, str]],
-    query: str,
-    body: bytes,
-    source_ip: str,
-    account: str,
-    api_id: str,
     authorizer: Mapping[str, Any] | None = None,
     stage: str = "$default",
 ) -> dict[str, Any]:
     """The HTTP API (payload format 2.0) event for one request; a named stage prefixes ``rawPath``."""
+    method, path, query, body = request.method, request.path, request.query, request.body
+    account, api_id, source_ip = request.account, request.api_id, request.source_ip
     joined: dict[str, str] = {}
     cookies: list[str] = []
-    for name, value in headers:
+    for name, value in request.headers:
         key = name.lower()
         if key == "cookie":
             cookies += [c.strip() for c in value.split(";") if c.strip()]
@@ -157,8 +157,8 @@ def http_api_event(
         event["cookies"] = cookies
     if params:
         event["queryStringParameters"] = params
-    if path_parameters:
-        event["pathParameters"] = dict(path_parameters)
+    if request.path_parameters:
+        event["pathParameters"] = dict(request.path_parameters)
     if body:
         event["body"] = base64.b64encode(body).decode() if binary else body.decode()
     return event

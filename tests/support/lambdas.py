@@ -97,23 +97,24 @@ def http_api_event(
     """An HTTP API (2.0) event as API Gateway hands it over after its authorizer: a staff member of
     ``role`` (``claims`` to give others, ``iam`` for a SigV4 machine caller, ``role=None``: none);
     ``payload="1.0"``: a REST proxy event (``api_event``), built by the local stack's own builders."""
+    from devstack.lambda_events import Request
     from devstack.lambda_events import api_event as build_rest
     from devstack.lambda_events import http_api_event as build
 
     raw = (body.encode() if isinstance(body, str) else body) or b""
-    request: dict[str, Any] = {
-        "method": method,
-        "path": path,
-        "path_parameters": path_parameters or {},
-        "headers": list((headers or {}).items()),
-        "query": urlencode(query or {}),
-        "body": raw,
-        "source_ip": "127.0.0.1",
-        "account": "123456789012",
-        "stage": "v1",
-    }
+    request = Request(
+        method=method,
+        path=path,
+        path_parameters=path_parameters or {},
+        headers=list((headers or {}).items()),
+        query=urlencode(query or {}),
+        body=raw,
+        source_ip="127.0.0.1",
+        account="123456789012",
+        api_id="restapi" if payload == "1.0" else "httpapi",
+    )
     if payload == "1.0":
-        return build_rest(**request, resource=resource or path, api_id="restapi")
+        return build_rest(request, resource=resource or path, stage="v1")
     route = resource or path
     for name, value in (path_parameters or {}).items():
         if resource is None:
@@ -126,7 +127,7 @@ def http_api_event(
         authorizer = {
             "jwt": {"claims": claims if claims is not None else staff_claims(str(role)), "scopes": None}
         }
-    return build(**request, route_key=f"{method} {route}", api_id="httpapi", authorizer=authorizer)
+    return build(request, route_key=f"{method} {route}", authorizer=authorizer, stage="v1")
 
 
 #: An API Gateway REST (v1) proxy event (the webhook and signed-link functions), no caller.

@@ -11,6 +11,7 @@ import pytest
 
 from devstack.frontdoor import Router
 from devstack.lambda_events import (
+    Request,
     api_event,
     http_api_event,
     is_binary,
@@ -40,7 +41,8 @@ def _api(**overrides: Any) -> dict[str, Any]:
         "api_id": "loyaltyapi",
     }
     kwargs.update(overrides)
-    return api_event(**kwargs)
+    request = {k: kwargs.pop(k) for k in list(kwargs) if k in Request.__dataclass_fields__}
+    return api_event(Request(**request), **kwargs)
 
 
 def test_api_event_has_the_rest_proxy_shape_powertools_reads() -> None:
@@ -230,16 +232,18 @@ def test_http_api_event_has_the_2_0_shape_powertools_reads() -> None:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
     raw = http_api_event(
-        method="GET",
-        path="/stock/SKU-1",
+        Request(
+            method="GET",
+            path="/stock/SKU-1",
+            path_parameters={"sku": "SKU-1"},
+            headers=[("Accept", "a"), ("accept", "b"), ("Cookie", "s=1; t=2")],
+            query="loc=MAD&loc=BCN",
+            body=b"",
+            source_ip="127.0.0.1",
+            account="123456789012",
+            api_id="httpapi",
+        ),
         route_key="GET /stock/{sku}",
-        path_parameters={"sku": "SKU-1"},
-        headers=[("Accept", "a"), ("accept", "b"), ("Cookie", "s=1; t=2")],
-        query="loc=MAD&loc=BCN",
-        body=b"",
-        source_ip="127.0.0.1",
-        account="123456789012",
-        api_id="httpapi",
     )
     event = APIGatewayProxyEventV2(raw)
     assert event.version == "2.0"

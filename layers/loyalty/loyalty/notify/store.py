@@ -202,6 +202,22 @@ class NotifyStore:
         marked = {(i["pk"], i["sk"]) for i in self.table.batch_get(list(keys.values()))}
         return frozenset(c for c, key in keys.items() if key in marked)
 
+    def clear_undeliverable(self, channel: str, address: str, *, before: datetime) -> bool:
+        """Lift the hard-bounce mark of ``address`` if it is older than ``before`` (a later delivery or
+        a new confirmation proves the address works); False when there was no such mark."""
+        pk, sk = address_key(channel, address)
+        try:
+            self.table.delete(
+                pk,
+                sk,
+                condition="attribute_exists(pk) AND #at < :before",
+                names={"#at": "at"},
+                values={":before": before.astimezone(UTC).isoformat()},
+            )
+        except Conflict:
+            return False
+        return True
+
     def budget(self, customer_id: str, window: str) -> Item:
         return self.table.get(customer_pk(customer_id), budget_sk(window)) or {}
 

@@ -117,7 +117,7 @@ def test_a_soft_bounce_changes_nothing(table: Table, stack: Resolver) -> None:
 
 def ses_delivery(at: str) -> dict[str, Any]:
     """An SES ``Delivery`` record (event publishing, through SNS) to the fixtures' address at ``at``."""
-    event = load_event("sqs/message_feedback_ses_bounce.json")
+    event: dict[str, Any] = load_event("sqs/message_feedback_ses_bounce.json")
     envelope = json.loads(event["Records"][0]["body"])
     bounce = json.loads(envelope["Message"])
     delivery = {

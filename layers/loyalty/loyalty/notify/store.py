@@ -260,6 +260,9 @@ class NotifyStore:
         marked = {(i["pk"], i["sk"]) for i in self.table.batch_get(list(keys.values()))}
         return frozenset(c for c, key in keys.items() if key in marked)
 
+    def own_preferences(self, customer_id: str) -> Item | None:
+        return self.table.get(customer_pk(customer_id), PREFS_SK)
+
     def latest_preferences(self, own: Item | None, absorbed_ids: list[str]) -> Preferences:
         """The latest statement of quiet hours / frequency among a customer and those it absorbed
         (a merge keeps what the person said last under any of their ids)."""

@@ -32,6 +32,12 @@ def state(**change: Any) -> Preferences | None:
     )
 
 
+def due(table: Table, message_id: str) -> str:
+    message = table.get("CUST#c_1", f"NOTIF#MSG#{message_id}")
+    assert message is not None
+    return str(message["due"])
+
+
 def earn(order_id: str = "T1") -> tuple[dict[str, Any], dict[str, Any]]:
     return fx.lot("c_1", order_id, "available"), fx.lot("c_1", order_id, "pending")
 
@@ -43,7 +49,7 @@ def test_my_quiet_hours_replace_the_stages_and_defer_to_their_end(table: Table) 
     # When points are earned at 12:00 Madrid, the message waits until 14:00 Madrid (13:00 UTC)
     (earned,) = fanout.fan_out(*earn(), now=NOON)
     assert (earned.status, earned.reason) == ("deferred", "quiet_hours")
-    assert table.get("CUST#c_1", f"NOTIF#MSG#{earned.message_id}")["due"] == "2026-11-23T13:00:00+00:00"
+    assert due(table, earned.message_id) == "2026-11-23T13:00:00+00:00"
     # And a reservation ready (critical) still goes at once
     (ready, *_) = fanout.fan_out(fx.reservation("c_1"), fx.reservation("c_1", status="held"), now=NOON)
     assert (ready.intent, ready.status) == ("reservation_ready", "queued")
@@ -66,7 +72,7 @@ def test_a_daily_digest_gathers_marketing_and_leaves_the_rest_alone(table: Table
     (earned,) = fanout.fan_out(*earn(), now=NOON)
     assert earned.status == "queued"
     assert [(o.status, o.reason) for o in marketing] == [("deferred", "digest")] * 2
-    dues = {table.get("CUST#c_1", f"NOTIF#MSG#{o.message_id}")["due"] for o in marketing}
+    dues = {due(table, o.message_id) for o in marketing}
     assert dues == {"2026-11-23T17:00:00+00:00"}  # 18:00 in Madrid
     # When the job runs at 18:00 Madrid: ONE digest, charged once
     (digest,) = release_due(datetime(2026, 11, 23, 17, 0, tzinfo=UTC))
@@ -82,7 +88,7 @@ def test_a_marketing_message_released_from_quiet_hours_joins_the_digest(table: T
     assert (offer.status, offer.reason) == ("deferred", "quiet_hours")
     (moved,) = release_due(datetime(2026, 11, 23, 11, 30, tzinfo=UTC))
     assert (moved.status, moved.reason) == ("deferred", "digest")
-    assert table.get("CUST#c_1", f"NOTIF#MSG#{offer.message_id}")["due"] == "2026-11-23T17:00:00+00:00"
+    assert due(table, offer.message_id) == "2026-11-23T17:00:00+00:00"
 
 
 def test_weekly_digests_are_due_on_monday_evening() -> None:

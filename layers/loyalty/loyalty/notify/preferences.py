@@ -228,15 +228,10 @@ def delivery_of(customer_ids: tuple[str, ...], store: NotifyStore | None = None)
 
 
 def save_delivery(
-    customer_id: str,
-    change: DeliveryChange,
-    *,
-    source: str,
-    store: NotifyStore | None = None,
-    now: datetime | None = None,
+    customer_id: str, change: DeliveryChange, source: str, *, now: datetime | None = None
 ) -> Preferences | None:
     """Store the quiet hours / frequency ``change`` states (None: it states what is stored already)."""
-    store = store or NotifyStore()
+    store = NotifyStore()
     recipient = _live(customer_id, store)
     wanted = change.changes(recipient.prefs)
     if wanted is None:
@@ -293,7 +288,7 @@ def change_preferences(
     statements = _statements(current, channels, topics)
     new_language = language if language and language != current["language"] else None
     zone = delivery.timezone if delivery and delivery.timezone != current["timezone"] else None
-    stated = save_delivery(customer_id, delivery, source=source, store=store, now=now) if delivery else None
+    stated = save_delivery(customer_id, delivery, source, now=now) if delivery else None
     if not statements and new_language is None and zone is None:
         return None if stated is None else Recorded(current["customer_id"], None, True, delivery=stated)
     recipient = _live(customer_id, store)

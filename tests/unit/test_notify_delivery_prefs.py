@@ -77,8 +77,7 @@ def test_a_daily_digest_gathers_marketing_and_leaves_the_rest_alone(table: Table
     # When the job runs at 18:00 Madrid: ONE digest, charged once
     (digest,) = release_due(datetime(2026, 11, 23, 17, 0, tzinfo=UTC))
     assert (digest.intent, digest.status) == ("digest", "queued")
-    budget = table.get("CUST#c_1", "NOTIF#BUDGET#2026-W48")
-    assert budget is not None
+    budget = fx.week_budget(table)
     assert budget["marketing"] == 1
 
 

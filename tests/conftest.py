@@ -98,6 +98,14 @@ def drain(sqs_client: Any, url: str, max_messages: int = 1000) -> list[dict[str,
 
 
 @pytest.fixture
+def daytime(monkeypatch: pytest.MonkeyPatch, stack: Resolver) -> None:
+    """No quiet hours (notify): tests that run at whatever time the clock says."""
+    monkeypatch.setenv("QUIET_HOURS_START", "0")
+    monkeypatch.setenv("QUIET_HOURS_END", "0")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def sample_issuer(stack: Resolver, monkeypatch: pytest.MonkeyPatch) -> str:
     """The staff pool of the sample events under events/api (their tokens' issuer) as STAFF_ISSUER."""
     from tests.support.lambdas import SAMPLE_STAFF_ISSUER

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,17 +23,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     outcomes = Fanout().fan_out(change.new_image if change else None, change.old_image if change else None)
     for outcome in outcomes:
         metrics.add_metric(f"Notifications{outcome.status.capitalize()}", MetricUnit.Count, 1)
-        logger.info(
-            "notification planned",
-            extra={
-                "intent": outcome.intent,
-                "customer_id": outcome.customer_id,
-                "message_id": outcome.message_id,
-                "status": outcome.status,
-                "reason": outcome.reason,
-                "channel": outcome.channel,
-            },
-        )
+        logger.info("notification planned", extra=asdict(outcome))
 
 
 @logger.inject_lambda_context

@@ -20,14 +20,20 @@ from loyalty.settings import requires
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-_METRIC = {"undeliverable": "AddressesUndeliverable", "complaint": "Complaints", "sms_stop": "SmsStops"}
+_METRIC = {
+    "undeliverable": "AddressesUndeliverable",
+    "deliverable": "AddressesDeliverableAgain",
+    "complaint": "Complaints",
+    "sms_stop": "SmsStops",
+}
 
 
 def record_handler(record: SQSRecord) -> None:
     effect = handle(record.body)  # a failure (poison included) fails the record: retried, then the DLQ
-    if effect.kind in _METRIC and effect.count:
-        metrics.add_metric(_METRIC[effect.kind], MetricUnit.Count, effect.count)
     logger.info("feedback handled", extra={"kind": effect.kind, "count": effect.count})
+    metric = _METRIC.get(effect.kind)
+    if metric and effect.count:
+        metrics.add_metric(metric, MetricUnit.Count, effect.count)
 
 
 @logger.inject_lambda_context

@@ -71,7 +71,11 @@ def save_preferences(token: Token) -> Response[str]:
     channels = {c: f"channel.{c}" in form for c in current["channels"]}
     topics = {c: {t: f"topic.{c}.{t}" in form for t in current["topics"][c]} for c in current["topics"]}
     done = preferences.change_preferences(
-        claims.customer_id, channels=channels, topics=topics, language=form.get("language") or None
+        claims.customer_id,
+        channels=channels,
+        topics=topics,
+        language=form.get("language") or None,
+        delivery=preferences.DeliveryChange.from_form(form),
     )
     if done is not None:
         metrics.add_metric("PreferencesChanged", MetricUnit.Count, 1)

@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -70,13 +71,9 @@ def test_reservation_ready_and_back_in_stock_reach_the_customer(local_stack: Loc
     sku, store = f"SKU-NTF-{uid}", "MAD-SOL"
 
     def receive(units: int, n: int) -> None:
-        doc = {
-            "message_id": f"GRN-{uid}-{n}",
-            "type": "receipt",
-            "location_id": store,
-            "occurred_at": "2026-11-01T08:00:00+00:00",
-            "lines": [{"sku": sku, "quantity": units}],
-        }
+        """The WMS's goods receipt (events/webhooks/stock_receipt.json) of ``units`` of the SKU."""
+        doc = load_event("webhooks/stock_receipt.json") | {"message_id": f"GRN-{uid}-{n}"}
+        doc |= {"location_id": store, "lines": [{"sku": sku, "quantity": units}]}
         assert local_stack.post_webhook("stock", doc).status == 202
         local_stack.wait_quiet(timeout=90)
 
@@ -162,6 +159,16 @@ def _subscribe_alert(local_stack: LocalStack, customer_id: str, sku: str) -> Non
     assert alert.status == 201, alert.body
 
 
+def _alerted(local_stack: LocalStack, uid: str, customer_id: str, sku: str) -> dict[str, Any]:
+    """Subscribe the customer to ``sku`` and bring it back in stock; then her notifications (history
+    and outbox, as ``GET /customers/{id}/notifications`` answers)."""
+    _back_in_stock(local_stack, uid, sku, 1)
+    _subscribe_alert(local_stack, customer_id, sku)
+    _back_in_stock(local_stack, uid, sku, 2)
+    body: dict[str, Any] = local_stack.api("GET", f"/customers/{customer_id}/notifications").json()
+    return body
+
+
 def _feedback(local_stack: LocalStack, name: str, **changes: str) -> None:
     """Put a provider notification (an events/ fixture's SNS envelope) on the feedback queue."""
     envelope = json.loads(load_event(f"sqs/{name}.json")["Records"][0]["body"])
@@ -181,11 +188,8 @@ def test_one_click_unsubscribe_from_the_raw_email_suppresses_the_next_marketing_
     # Given a customer who gets email (and not push) and waits for a SKU to come back
     customer_id, address = _sign_up(local_stack, uid, push=False)
     sku = f"SKU-UNS-{uid}"
-    _back_in_stock(local_stack, uid, sku, 1)
-    _subscribe_alert(local_stack, customer_id, sku)
     # When it comes back, she gets a marketing email
-    _back_in_stock(local_stack, uid, sku, 2)
-    body = local_stack.api("GET", f"/customers/{customer_id}/notifications").json()
+    body = _alerted(local_stack, uid, customer_id, sku)
     (sent,) = [o for o in body["outbox"] if o["intent"] == "back_in_stock"]
     assert (sent["channel"], sent["address"]) == ("email", address)
     # Then the raw email carries both RFC 8058 headers and the link is also in the body
@@ -232,12 +236,8 @@ def test_a_bounce_falls_back_to_push_and_a_published_template_is_used(
     version = put.json()["version"]
     # When SES reports a hard bounce of her email address
     _feedback(local_stack, "message_feedback_ses_bounce", **{"ana.garcia@correo.es": address})
-    sku = f"SKU-BNC-{uid}"
-    _back_in_stock(local_stack, uid, sku, 1)
-    _subscribe_alert(local_stack, customer_id, sku)
-    _back_in_stock(local_stack, uid, sku, 2)
+    body = _alerted(local_stack, uid, customer_id, f"SKU-BNC-{uid}")
     # Then the back-in-stock message went by push, with the published text and its version
-    body = local_stack.api("GET", f"/customers/{customer_id}/notifications").json()
     (sent,) = [o for o in body["outbox"] if o["intent"] == "back_in_stock"]
     assert sent["channel"] == "push"
     assert sent["content"]["title"] == "¡Ya está!"

@@ -53,13 +53,6 @@ class StreamTap:
         return [r for r in out if matches_any(FILTERS, r)]  # what Lambda's filter hands the fan-out
 
 
-@pytest.fixture
-def daytime(monkeypatch: pytest.MonkeyPatch, stack: Resolver) -> None:
-    monkeypatch.setenv("QUIET_HOURS_START", "0")
-    monkeypatch.setenv("QUIET_HOURS_END", "0")
-    get_settings.cache_clear()
-
-
 def test_store_purchase_ends_as_one_points_earned_message_on_the_consented_channel(
     stack: Resolver, daytime: None, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -163,3 +163,10 @@ def order_event(
     if customer_id:
         item["customer_id"] = customer_id
     return item
+
+
+def week_budget(table: Table, customer_id: str = "c_1", week: str = "2026-W48") -> dict[str, Any]:
+    """The customer's budget counters of ``week`` (which must exist)."""
+    budget = table.get(f"CUST#{customer_id}", f"NOTIF#BUDGET#{week}")
+    assert budget is not None, f"no budget for {customer_id} in {week}"
+    return budget

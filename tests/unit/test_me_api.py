@@ -218,6 +218,52 @@ def test_a_later_opt_out_wins_over_an_earlier_opt_in(api: Any) -> None:
     assert body["consents"]["email"]["granted"] is False
 
 
+def test_quiet_hours_time_zone_and_frequency_are_mine_to_set(api: Any) -> None:
+    cid = me(api, claims())
+    # Given the stage's defaults
+    status, body = call(api, "me_get", who=claims())
+    assert body["messages"] == {
+        "quiet_hours": None,
+        "frequency": "as_it_happens",
+        "marketing_weekly_max": None,
+    }
+    # When I choose quiet hours in my zone, a weekly digest and at most 2 marketing messages a week
+    change = {
+        "quiet_hours": {"start": "22:30", "end": "07:30"},
+        "timezone": "Atlantic/Canary",
+        "frequency": "weekly",
+        "marketing_weekly_max": 2,
+    }
+    for _ in range(2):  # a retry states the same thing again
+        status, body = call(
+            api, "me_preferences", who=claims(), body=change, headers={"idempotency-key": "q"}
+        )
+        assert status == 200, body
+    # Then /me shows them, the zone is the profile's (through the event log), once
+    assert body["messages"] == {
+        "quiet_hours": {"start": "22:30", "end": "07:30"},
+        "frequency": "weekly",
+        "marketing_weekly_max": 2,
+    }
+    assert body["profile"]["timezone"] == "Atlantic/Canary"
+    events, _ = EventLog().of_day(datetime.now(UTC).date())
+    assert [e.type.value for e in events].count("customer.updated") == 1
+    # And the fan-out reads the same statement
+    from loyalty.notify.store import NotifyStore
+
+    recipient, _ = NotifyStore().recipient(cid, "2026-W48")
+    assert recipient is not None
+    assert (recipient.timezone, recipient.prefs.quiet_start, recipient.prefs.frequency) == (
+        "Atlantic/Canary",
+        "22:30",
+        "weekly",
+    )
+    # When I go back to the stage's quiet hours, the rest stays
+    status, body = call(api, "me_preferences", who=claims(), body={"quiet_hours": None}, headers={})
+    assert body["messages"]["quiet_hours"] is None
+    assert body["messages"]["frequency"] == "weekly"
+
+
 @pytest.mark.parametrize(
     ("change", "status", "code"),
     [
@@ -225,6 +271,11 @@ def test_a_later_opt_out_wins_over_an_earlier_opt_in(api: Any) -> None:
         ({"language": "Spanish"}, 422, "validation_error"),
         ({"consents": {"fax": True}}, 422, "validation_error"),
         ({"customer_id": "c_someone_else"}, 422, "validation_error"),
+        ({"quiet_hours": {"start": "25:00", "end": "08:00"}}, 422, "validation_error"),
+        ({"quiet_hours": {"start": "22:00"}}, 422, "validation_error"),
+        ({"timezone": "Mars/Olympus_Mons"}, 422, "validation_error"),
+        ({"frequency": "hourly"}, 422, "validation_error"),
+        ({"marketing_weekly_max": -1}, 422, "validation_error"),
     ],
 )
 def test_bad_preferences_are_4xx(api: Any, change: dict[str, Any], status: int, code: str) -> None:

@@ -138,3 +138,26 @@ def test_after_an_erasure_the_same_sign_in_starts_a_new_customer(stack: Resolver
     after = CustomerFinder().find(principal())
     assert after.customer_id != before.customer_id
     assert owner(IdentifierType.EMAIL, EMAIL) == after.customer_id
+
+
+def test_a_newly_verified_address_lifts_its_hard_bounce_mark_and_an_old_one_stays(stack: Resolver) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loyalty.notify.feedback import mark_undeliverable
+    from loyalty.notify.store import address_key
+    from loyalty.store.table import Table
+
+    # Given a customer known by email whose phone hard-bounced on SMS and WhatsApp before
+    IdentityResolver().resolve(identity_event(("email", EMAIL)))
+    earlier = datetime.now(UTC) - timedelta(days=2)
+    for channel in ("sms", "whatsapp"):
+        mark_undeliverable(channel, PHONE, reason="unknown", provider="test", at=earlier)
+    mark_undeliverable("email", EMAIL, reason="unknown", provider="test", at=earlier)
+    # When she signs in with that phone newly verified (the pool delivered a code to it)
+    me = CustomerFinder().find(principal(phone=PHONE, phone_verified=True))
+    assert me.signed_up
+    # Then the phone is deliverable again on both channels it serves
+    assert Table().get(*address_key("sms", PHONE)) is None
+    assert Table().get(*address_key("whatsapp", PHONE)) is None
+    # And the email, already known (nothing new proves it works), stays marked
+    assert Table().get(*address_key("email", EMAIL)) is not None

@@ -118,8 +118,7 @@ def test_capped_marketing_is_suppressed_and_recorded(table: Table) -> None:
     assert [(o.status, o.reason) for o in outcomes[3:]] == [("suppressed", "capped")] * 2
     reasons = sorted(str(e.get("reason")) for e in timeline(table, "c_1"))
     assert reasons == ["None", "None", "None", "capped", "capped"]
-    budget = table.get("CUST#c_1", "NOTIF#BUDGET#2026-W48")
-    assert budget is not None
+    budget = fx.week_budget(table)
     assert (budget["total"], budget["marketing"], budget["mkt_email"], budget["mkt_sms"]) == (3, 3, 2, 1)
 
 
@@ -138,8 +137,7 @@ def test_the_budget_is_shared_and_only_critical_bypasses_it(
     assert c.reason == "capped"
     assert ready[0].intent == "reservation_ready"
     assert ready[0].status == "queued"
-    budget = table.get("CUST#c_1", "NOTIF#BUDGET#2026-W48")
-    assert budget is not None
+    budget = fx.week_budget(table)
     assert budget["total"] == 2
     assert budget["critical"] == 1
 
@@ -166,8 +164,7 @@ def test_duplicate_replays_produce_no_second_message(table: Table, sqs: Any, sta
     assert queued(sqs, stack, "email") == []
     entries = timeline(table, "c_1")
     assert sorted(str(e.get("reason")) for e in entries) == ["None", "duplicate", "duplicate"]
-    budget = table.get("CUST#c_1", "NOTIF#BUDGET#2026-W48")
-    assert budget is not None
+    budget = fx.week_budget(table)
     assert budget["total"] == 1
 
 
@@ -212,8 +209,7 @@ def test_racing_marketing_intents_never_exceed_the_budget(table: Table) -> None:
     assert all(o.reason == "capped" for o in results if o.status != "queued")
     per_channel = {c: sum(1 for o in sent if o.channel == c) for c in {o.channel for o in sent}}
     assert max(per_channel.values()) <= 2
-    budget = table.get("CUST#c_1", "NOTIF#BUDGET#2026-W48")
-    assert budget is not None
+    budget = fx.week_budget(table)
     assert budget["marketing"] == 3
     assert budget["total"] == 3
 
@@ -349,14 +345,6 @@ def test_order_status_and_welcome(table: Table) -> None:
 
 
 # -- the handler with stream events -----------------------------------------------------------------
-@pytest.fixture
-def daytime(monkeypatch: pytest.MonkeyPatch, stack: Resolver) -> None:
-    """No quiet hours: handler tests run at whatever time the clock says."""
-    monkeypatch.setenv("QUIET_HOURS_START", "0")
-    monkeypatch.setenv("QUIET_HOURS_END", "0")
-    get_settings.cache_clear()
-
-
 def test_handler_fans_out_a_stream_batch_and_dedupes_replays(
     table: Table, sqs: Any, stack: Resolver, daytime: None, lambda_context: LambdaContext
 ) -> None:
@@ -471,8 +459,7 @@ def test_marketing_intents_within_the_window_become_one_digest(
     # Then ONE digest is queued, charged once to the marketing budget, and each member says so
     assert (digest.intent, digest.status, digest.channel) == ("digest", "queued", "email")
     assert queued(sqs, stack, "email") == [{"customer_id": "c_1", "message_id": digest.message_id}]
-    budget = table.get("CUST#c_1", "NOTIF#BUDGET#2026-W48")
-    assert budget is not None
+    budget = fx.week_budget(table)
     assert (budget["marketing"], budget["total"]) == (1, 2)
     for member in marketing:
         item = table.get("CUST#c_1", f"NOTIF#MSG#{member.message_id}")

@@ -115,6 +115,43 @@ def test_a_soft_bounce_changes_nothing(table: Table, stack: Resolver) -> None:
     assert outcome.channel == "email"
 
 
+def ses_delivery(at: str) -> dict[str, Any]:
+    """An SES ``Delivery`` record (event publishing, through SNS) to the fixtures' address at ``at``."""
+    event: dict[str, Any] = load_event("sqs/message_feedback_ses_bounce.json")
+    envelope = json.loads(event["Records"][0]["body"])
+    bounce = json.loads(envelope["Message"])
+    delivery = {
+        "eventType": "Delivery",
+        "mail": bounce["mail"],
+        "delivery": {
+            "timestamp": at,
+            "processingTimeMillis": 546,
+            "recipients": [ADDRESS],
+            "smtpResponse": "250 ok:  Message 64111812 accepted",
+            "reportingMTA": "a8-70.smtp-out.amazonses.com",
+        },
+    }
+    envelope["Message"] = json.dumps(delivery)
+    event["Records"][0]["body"] = json.dumps(envelope)
+    return event
+
+
+def test_a_later_ses_delivery_lifts_the_mark_and_email_is_used_again(table: Table, stack: Resolver) -> None:
+    # Given her address hard-bounced at 11:05
+    seed(table)
+    run(load_event("sqs/message_feedback_ses_bounce.json"))
+    # When SES reports an older delivery (sent before the bounce), nothing changes
+    assert run(ses_delivery("2026-11-23T11:00:00.000Z")) == {"batchItemFailures": []}
+    assert table.get(*address_key("email", ADDRESS)) is not None
+    # When a later message to it is delivered (reported twice, as SNS may)
+    assert run(ses_delivery("2026-11-24T09:00:00.000Z")) == {"batchItemFailures": []}
+    assert handle(ses_delivery("2026-11-24T09:00:00.000Z")["Records"][0]["body"]).count == 0
+    # Then the mark is gone and the next message goes by email, her preferred channel
+    assert table.get(*address_key("email", ADDRESS)) is None
+    (outcome,) = Fanout().fan_out(fx.lot("c_1", "T1", "available"), fx.lot("c_1", "T1", "pending"), now=NOON)
+    assert (outcome.status, outcome.channel) == ("queued", "email")
+
+
 def test_with_every_address_bounced_the_message_is_suppressed_undeliverable(
     table: Table, stack: Resolver
 ) -> None:

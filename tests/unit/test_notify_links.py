@@ -253,3 +253,33 @@ def test_the_sample_one_click_event_opts_its_customer_out(table: Table) -> None:
     assert isinstance(event.payload, ProfilePayload)
     assert [(c.channel, c.granted, c.topic) for c in event.payload.consents] == [("email", False, "points")]
     assert [i.value for i in event.identifiers] == [ADDRESS]
+
+
+def test_the_preference_center_sets_quiet_hours_zone_and_frequency(table: Table) -> None:
+    cid = customer()
+    token = links.sign(links.LinkClaims(cid, "preferences"), SECRET)
+    assert 'name="quiet_start"' in call("GET", "preferences", token)["body"]
+    # When she asks for quiet 22:00-08:30 in the Canaries, a daily digest and 2 marketing a week
+    form = {"form": "1", "channel.email": "on", "language": "es", "quiet_start": "22:00"}
+    form |= {"quiet_end": "08:30", "timezone": "Atlantic/Canary", "frequency": "daily_digest"}
+    form |= {"marketing_weekly_max": "2"} | {f"topic.email.{t}": "on" for t in ("points", "offers")}
+    form["topic.email.stock_alerts"] = "on"
+    saved = call("POST", "preferences", token, form)
+    assert saved["statusCode"] == 200
+    assert 'value="22:00"' in saved["body"]
+    # Then the zone is a recorded event (applied by identity) and the rest is her statement
+    (event,) = consent_events()
+    assert isinstance(event.payload, ProfilePayload)
+    assert event.payload.timezone == "Atlantic/Canary"
+    apply_recorded(event.event_id)
+    now = preferences(cid)
+    assert (now["timezone"], now["quiet_hours"], now["frequency"], now["marketing_weekly_max"]) == (
+        "Atlantic/Canary",
+        {"start": "22:00", "end": "08:30"},
+        "daily_digest",
+        2,
+    )
+    # And a bad time or zone is a 422, never a 5xx, and changes nothing
+    for bad in ({"quiet_start": "24:00"}, {"timezone": "Nowhere/Land"}, {"marketing_weekly_max": "many"}):
+        assert call("POST", "preferences", token, form | bad)["statusCode"] == 422
+    assert preferences(cid)["quiet_hours"] == {"start": "22:00", "end": "08:30"}

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loyalty import aws
+from loyalty.notify.secrets import json_secret
 from loyalty.notify.store import OUTBOX_ENTITY, outbox_sk, ttl
 from loyalty.settings import get_settings
 from loyalty.store.table import Item
@@ -164,17 +165,8 @@ class SnsPushProvider:
 
 def whatsapp_credentials() -> tuple[str, str]:
     """(access token, phone number id) from the WhatsApp secret (JSON)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    settings = get_settings()
-    try:
-        document: Any = parameters.get_secret(
-            settings.whatsapp_secret_id, transform="json", max_age=settings.secrets_max_age_s
-        )
-    except parameters.exceptions.GetParameterError as err:
-        raise ProviderError(f"cannot read the WhatsApp secret: {err}") from err
-    token = document.get("token") if isinstance(document, dict) else None
-    number = document.get("phone_number_id") if isinstance(document, dict) else None
+    document = json_secret(get_settings().whatsapp_secret_id, ProviderError, "the WhatsApp secret")
+    token, number = document.get("token"), document.get("phone_number_id")
     if not token or not number:
         raise ProviderError("the WhatsApp secret has no token / phone_number_id", permanent=True)
     return str(token), str(number)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from loyalty import queue
 from loyalty.errors import TransientError
 from loyalty.notify import policy
-from loyalty.notify.catalogue import RULES, Trigger, match, topic_of
+from loyalty.notify.catalogue import RULES, Klass, Trigger, match, topic_of
 from loyalty.notify.message import Message
 from loyalty.notify.store import (
     BudgetRace,
@@ -130,15 +131,54 @@ class Fanout:
             return self._suppress(message, reason, now)
         message["channels"] = channels
         message["addresses"] = {c: recipient.address(c) for c in channels}
-        due = trigger.due
-        if due is None and rule.klass != "critical":
-            due = policy.quiet_until(now, recipient.timezone, self.limits)
-        if due is None and rule.klass == "marketing" and self.settings.notify_digest_minutes:
-            due = digest_due(now, self.settings.notify_digest_minutes)
-            message["reason"] = "digest"
+        due, why = (trigger.due, None) if trigger.due is not None else self._when(rule.klass, recipient, now)
         if due is not None and due > now:
+            message["reason"] = why
             return self._defer(message, due, now)
-        return self._queue_new(message, budget, window, now)
+        return self._queue_new(message, budget, window, now, policy.limits_for(self.limits, recipient.prefs))
+
+    def _when(
+        self, klass: str, recipient: policy.Recipient, now: datetime, *, digest: bool = True
+    ) -> tuple[datetime | None, str | None]:
+        """(when a message may go, why it waits): the customer's quiet hours, then (marketing, unless
+        ``digest`` is False) their digest frequency or the stage's digest window; (None, None): now."""
+        if klass == "critical":
+            return None, None
+        quiet = policy.quiet_until(now, recipient.timezone, self.limits, recipient.prefs)
+        if quiet is not None:
+            return quiet, None
+        if klass != "marketing" or not digest:
+            return None, None
+        due = policy.digest_until(now, recipient.timezone, recipient.prefs)
+        if due is None and self.settings.notify_digest_minutes:
+            due = digest_due(now, self.settings.notify_digest_minutes)
+        return (due, "digest") if due is not None else (None, None)
+
+    def _charged(
+        self,
+        customer_id: str,
+        klass: Klass,
+        channels: list[str],
+        budget: Item,
+        window: str,
+        limits: policy.Limits,
+        write: Callable[[str, policy.BudgetUpdate], None],
+    ) -> str | None:
+        """``write`` on the first channel with room, charging the budget in the same transaction; a
+        lost race re-reads the budget and tries again. The channel written, or None: no room
+        (``Duplicate`` from ``write`` propagates)."""
+        for attempt in range(BUDGET_ATTEMPTS):
+            if attempt:
+                budget = self.store.budget(customer_id, window)
+            channel, _ = policy.pick_channel(budget, klass, channels, limits)
+            if channel is None:
+                return None
+            try:
+                write(channel, policy.budget_update(klass, channel, limits))
+            except BudgetRace:
+                continue
+            return channel
+        raise TransientError(f"budget of {customer_id} too contended")
 
     # -- outcomes --------------------------------------------------------------------------------
     def _suppress(self, message: Item, reason: str, now: datetime) -> Outcome:
@@ -164,103 +204,120 @@ class Fanout:
             return self._duplicate(message, now)
         return self._outcome(message)
 
-    def _queue_new(self, message: Item, budget: Item, window: str, now: datetime) -> Outcome:
-        for _ in range(BUDGET_ATTEMPTS):
-            channel, reason = policy.pick_channel(budget, message["klass"], message["channels"], self.limits)
-            if channel is None:
-                return self._suppress(message, reason or "capped", now)
+    def _queue_new(
+        self, message: Item, budget: Item, window: str, now: datetime, limits: policy.Limits
+    ) -> Outcome:
+        def write(channel: str, update: policy.BudgetUpdate) -> None:
             message.update(status="queued", channel=channel, reason=None)
-            try:
-                self.store.create(
-                    message, window, policy.budget_update(message["klass"], channel, self.limits)
-                )
-            except Duplicate:
-                return self._duplicate(message, now)
-            except BudgetRace:
-                budget = self.store.budget(message["customer_id"], window)
-                continue
-            enqueue(message)
-            return self._outcome(message)
-        raise TransientError(f"budget of {message['customer_id']} too contended")
+            self.store.create(message, window, update)
 
-    def release(self, message: Item, now: datetime) -> Outcome:
-        """A deferred message whose time has come: queued (charged to the budget), or suppressed."""
-        if message.get("status") != "deferred":
-            return self._outcome(message)
+        try:
+            channel = self._charged(
+                message["customer_id"], message["klass"], message["channels"], budget, window, limits, write
+            )
+        except Duplicate:
+            return self._duplicate(message, now)
+        if channel is None:
+            return self._suppress(message, "capped", now)
+        enqueue(message)
+        return self._outcome(message)
+
+    def _ready(self, message: Item, now: datetime) -> tuple[policy.Recipient, Item, list[str]] | Outcome:
+        """Read a deferred message's recipient again at release: (recipient, budget, channels), or the
+        message settled when it may no longer be sent (obsolete, inactive, no channel left)."""
         rule = RULES.get(str(message["intent"]))
         if rule is not None and rule.still is not None:
             source = self.store.source(str(message["source_pk"]), str(message["source_sk"]))
             attr, value = rule.still
             if source is None or source.get(attr) != value:
                 return self._settle(message, now, status="suppressed", reason="obsolete")
-        window = policy.budget_window(now)
-        recipient, budget = self.store.recipient(str(message["customer_id"]), window)
+        recipient, budget = self.store.recipient(str(message["customer_id"]), policy.budget_window(now))
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return self._settle(message, now, status="suppressed", reason="inactive")
         # consent (a topic, a bounce) may have changed overnight
         channels, no_channel = policy.channel_order(recipient, _topics(message))
         if no_channel is not None:
             return self._settle(message, now, status="suppressed", reason=no_channel)
+        return recipient, budget, channels
+
+    def release(self, message: Item, now: datetime) -> Outcome:
+        """A deferred message whose time has come: queued (charged to the budget), or suppressed."""
+        if message.get("status") != "deferred":
+            return self._outcome(message)
+        ready = self._ready(message, now)
+        if isinstance(ready, Outcome):
+            return ready
+        recipient, budget, channels = ready
         message = {**message, "channels": channels, "addresses": {c: recipient.address(c) for c in channels}}
-        quiet = (
-            None
-            if message["klass"] == "critical"
-            else policy.quiet_until(now, recipient.timezone, self.limits)
-        )
-        if quiet is not None:  # a reminder falling in quiet hours waits for them to end
-            return self._redefer(message, quiet, now)
-        for attempt in range(BUDGET_ATTEMPTS):
-            if attempt:
-                budget = self.store.budget(message["customer_id"], window)
-            channel, reason = policy.pick_channel(budget, message["klass"], channels, self.limits)
-            if channel is None:
-                return self._settle(message, now, status="suppressed", reason=reason or "capped")
-            try:
-                queued = self.store.transition(
-                    message,
-                    "deferred",
-                    {
-                        "status": "queued",
-                        "channel": channel,
-                        "channels": channels,
-                        "addresses": message["addresses"],
-                        "reason": None,
-                        "updated_at": now.isoformat(),
-                    },
-                    window=window,
-                    update=policy.budget_update(message["klass"], channel, self.limits),
-                    remove=("gsi1pk", "gsi1sk"),
+        # quiet hours (or a digest the customer chose since) may have begun meanwhile
+        later, why = self._when(message["klass"], recipient, now, digest=message.get("reason") != "digest")
+        if later is not None:
+            return self._redefer(message, later, now, why)
+        queued: list[Item] = []
+
+        def write(channel: str, update: policy.BudgetUpdate) -> None:
+            changes: dict[str, Any] = {"status": "queued", "channel": channel, "channels": channels}
+            changes |= {"addresses": message["addresses"], "reason": None, "updated_at": now.isoformat()}
+            queued.append(
+                self.store.transition(
+                    message, "deferred", changes, window=window, update=update, remove=("gsi1pk", "gsi1sk")
                 )
-            except BudgetRace:
-                continue
-            except Duplicate:
-                return self._outcome(message)
-            enqueue(queued)
-            return self._outcome(queued)
-        raise TransientError(f"budget of {message['customer_id']} too contended")
+            )
+
+        window = policy.budget_window(now)
+        limits = policy.limits_for(self.limits, recipient.prefs)
+        try:
+            channel = self._charged(
+                message["customer_id"], message["klass"], channels, budget, window, limits, write
+            )
+        except Duplicate:
+            return self._outcome(message)
+        if channel is None:
+            return self._settle(message, now, status="suppressed", reason="capped")
+        enqueue(queued[-1])
+        return self._outcome(queued[-1])
 
     def release_digest(self, members: list[Item], now: datetime) -> list[Outcome]:
         """Deferred marketing messages of one customer, due together: ONE message, charged once."""
         members = [m for m in members if m.get("status") == "deferred"]
         if len(members) < 2:
             return [self.release(m, now) for m in members]
-        customer_id = str(members[0]["customer_id"])
         window = policy.budget_window(now)
-        recipient, budget = self.store.recipient(customer_id, window)
+        recipient, budget = self.store.recipient(str(members[0]["customer_id"]), window)
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return [self._settle(m, now, status="suppressed", reason="inactive") for m in members]
         channels, no_channel = policy.channel_order(recipient, {t for m in members for t in _topics(m)})
         if no_channel is not None:
             return [self._settle(m, now, status="suppressed", reason=no_channel) for m in members]
-        quiet = policy.quiet_until(now, recipient.timezone, self.limits)
+        quiet = policy.quiet_until(now, recipient.timezone, self.limits, recipient.prefs)
         if quiet is not None:
-            return [self._redefer(m, quiet, now) for m in members]
+            return [self._redefer(m, quiet, now, "digest") for m in members]
         members = members[:DIGEST_MAX]
+        digest = self._digest(members, recipient, channels, now)
+
+        def write(channel: str, update: policy.BudgetUpdate) -> None:
+            digest.update(status="queued", channel=channel)
+            self.store.create_digest(digest, members, window, update)
+
+        limits = policy.limits_for(self.limits, recipient.prefs)
+        try:
+            channel = self._charged(
+                recipient.customer_id, "marketing", channels, budget, window, limits, write
+            )
+        except Duplicate:
+            return [self._outcome(digest)]
+        if channel is None:
+            return [self._settle(m, now, status="suppressed", reason="capped") for m in members]
+        enqueue(digest)
+        return [self._outcome(digest)]
+
+    @staticmethod
+    def _digest(members: list[Item], recipient: policy.Recipient, channels: list[str], now: datetime) -> Item:
+        """ONE marketing message listing ``members`` (its id derives from theirs: a replay finds it)."""
         ids = sorted(str(m["message_id"]) for m in members)
-        digest_id = str(uuid.uuid5(_NS, "digest|" + "|".join(ids)))
-        digest = Message(
-            message_id=digest_id,
-            customer_id=customer_id,
+        return Message(
+            message_id=str(uuid.uuid5(_NS, "digest|" + "|".join(ids))),
+            customer_id=recipient.customer_id,
             intent="digest",
             klass="marketing",
             created_at=now,
@@ -273,26 +330,8 @@ class Fanout:
             channels=channels,
             addresses={c: recipient.address(c) for c in channels},
         ).to_item()
-        for attempt in range(BUDGET_ATTEMPTS):
-            if attempt:
-                budget = self.store.budget(customer_id, window)
-            channel, reason = policy.pick_channel(budget, "marketing", channels, self.limits)
-            if channel is None:
-                return [self._settle(m, now, status="suppressed", reason=reason or "capped") for m in members]
-            digest.update(status="queued", channel=channel)
-            try:
-                self.store.create_digest(
-                    digest, members, window, policy.budget_update("marketing", channel, self.limits)
-                )
-            except BudgetRace:
-                continue
-            except Duplicate:
-                return [self._outcome(digest)]
-            enqueue(digest)
-            return [self._outcome(digest)]
-        raise TransientError(f"budget of {customer_id} too contended")
 
-    def _redefer(self, message: Item, due: datetime, now: datetime) -> Outcome:
+    def _redefer(self, message: Item, due: datetime, now: datetime, reason: str | None) -> Outcome:
         due = due.astimezone(UTC)
         try:
             moved = self.store.transition(
@@ -300,7 +339,7 @@ class Fanout:
                 "deferred",
                 {
                     "due": due.isoformat(),
-                    "reason": "digest" if message.get("reason") == "digest" else "quiet_hours",
+                    "reason": reason or ("digest" if message.get("reason") == "digest" else "quiet_hours"),
                     "gsi1pk": due_key(due),
                     "gsi1sk": f"{due.isoformat()}#{message['message_id']}",
                     "updated_at": now.isoformat(),
@@ -379,7 +418,9 @@ def release_due(now: datetime | None = None, lookback_hours: int | None = None) 
     digests: dict[str, list[Item]] = {}
     outcomes = []
     for item in due:
-        if fanout.settings.notify_digest_minutes and item.get("klass") == "marketing":
+        if item.get("klass") == "marketing" and (
+            fanout.settings.notify_digest_minutes or item.get("reason") == "digest"
+        ):
             digests.setdefault(str(item["customer_id"]), []).append(item)
         else:
             outcomes.append(fanout.release(item, now))

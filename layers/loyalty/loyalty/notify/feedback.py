@@ -9,6 +9,8 @@ Effects, each idempotent:
 - a hard bounce marks the ADDRESS undeliverable on that channel (``ADDR#<channel>#<address>``,
   independent of which customer owns it, so merges do not matter); the fan-out then skips that
   channel and uses the next consented one. A soft bounce changes nothing.
+- a later successful delivery to a marked address (SES ``Delivery``, newer than the mark) lifts
+  the mark: the address works again (``NotifyStore.clear_undeliverable``).
 - a complaint opts the address out of every marketing topic on email (a ``consent.changed``
   event, ``source="ses:complaint"``): transactional email still flows.
 - an SMS STOP / BAJA opts the number out of SMS (``source="sms:stop"``); End User Messaging
@@ -27,7 +29,7 @@ from loyalty.models.events import DeliveryPayload
 from loyalty.models.identifiers import Identifier, IdentifierType, InvalidIdentifier
 from loyalty.notify.catalogue import TOPICS
 from loyalty.notify.preferences import Statement, record
-from loyalty.notify.store import UNDELIVERABLE_ENTITY, address_key, normalised_address
+from loyalty.notify.store import UNDELIVERABLE_ENTITY, NotifyStore, address_key, normalised_address
 from loyalty.observability import logger
 from loyalty.routing.router import RoutedEvent
 from loyalty.store.table import Table
@@ -38,7 +40,7 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 
 @dataclass(frozen=True)
 class Effect:
-    kind: str  # undeliverable | complaint | sms_stop | ignored
+    kind: str  # undeliverable | deliverable | complaint | sms_stop | ignored
     count: int = 0
 
 
@@ -64,7 +66,7 @@ def mark_undeliverable(
         "reason": (reason or "")[:512],
         "provider": provider,
         "provider_message_id": provider_message_id,
-        "at": at.isoformat(),
+        "at": at.astimezone(UTC).isoformat(),
     }
     new = (table or Table()).put_new({k: v for k, v in item.items() if v is not None})
     logger.info("address undeliverable", extra={"channel": channel, "provider": provider, "new": new})
@@ -78,51 +80,71 @@ def _ses_time(value: Any) -> datetime:
         return datetime.now(UTC)
 
 
+def _ses_bounce(record_: dict[str, Any], table: Table | None) -> Effect:
+    bounce = record_.get("bounce") or {}
+    if bounce.get("bounceType") != "Permanent":
+        return Effect("ignored")
+    at = _ses_time(bounce.get("timestamp"))
+    marked = 0
+    for recipient in bounce.get("bouncedRecipients") or []:
+        address = recipient.get("emailAddress")
+        if address:
+            reason = f"{bounce.get('bounceSubType', '')} {recipient.get('diagnosticCode', '')}".strip()
+            marked += mark_undeliverable(
+                "email",
+                str(address),
+                reason=reason,
+                provider="ses",
+                provider_message_id=(record_.get("mail") or {}).get("messageId"),
+                at=at,
+                table=table,
+            )
+    return Effect("undeliverable", marked)
+
+
+def _ses_complaint(record_: dict[str, Any], table: Table | None) -> Effect:
+    complaint = record_.get("complaint") or {}
+    at = _ses_time(complaint.get("timestamp"))
+    feedback_id = complaint.get("feedbackId") or (record_.get("mail") or {}).get("messageId")
+    count = 0
+    for recipient in complaint.get("complainedRecipients") or []:
+        try:
+            identifier = Identifier(type=IdentifierType.EMAIL, value=str(recipient.get("emailAddress", "")))
+        except InvalidIdentifier:
+            continue
+        record(
+            identifier,
+            [Statement("email", False, t) for t in TOPICS],
+            source="ses:complaint",
+            dedupe_key=f"ses:{feedback_id}:{identifier.value}",
+            now=at,
+        )
+        count += 1
+    return Effect("complaint", count)
+
+
+def _ses_delivery(record_: dict[str, Any], table: Table | None) -> Effect:
+    """A later successful delivery lifts an older hard-bounce mark of the address."""
+    delivery = record_.get("delivery") or {}
+    at = _ses_time(delivery.get("timestamp"))
+    store = NotifyStore(table)
+    cleared = sum(
+        store.clear_undeliverable("email", str(address), before=at)
+        for address in delivery.get("recipients") or []
+        if address
+    )
+    if cleared:
+        logger.info("address deliverable again", extra={"channel": "email", "provider": "ses"})
+    return Effect("deliverable", cleared)
+
+
+_SES_KINDS = {"Bounce": _ses_bounce, "Complaint": _ses_complaint, "Delivery": _ses_delivery}
+
+
 def ses_event(record_: dict[str, Any], *, table: Table | None = None) -> Effect:
     """One SES event publishing record (``eventType``, or ``notificationType`` for identity notices)."""
-    kind = record_.get("eventType") or record_.get("notificationType")
-    mail = record_.get("mail") or {}
-    if kind == "Bounce":
-        bounce = record_.get("bounce") or {}
-        if bounce.get("bounceType") != "Permanent":
-            return Effect("ignored")
-        at = _ses_time(bounce.get("timestamp"))
-        marked = 0
-        for recipient in bounce.get("bouncedRecipients") or []:
-            address = recipient.get("emailAddress")
-            if address:
-                reason = f"{bounce.get('bounceSubType', '')} {recipient.get('diagnosticCode', '')}".strip()
-                marked += mark_undeliverable(
-                    "email",
-                    str(address),
-                    reason=reason,
-                    provider="ses",
-                    provider_message_id=mail.get("messageId"),
-                    at=at,
-                    table=table,
-                )
-        return Effect("undeliverable", marked)
-    if kind == "Complaint":
-        complaint = record_.get("complaint") or {}
-        at = _ses_time(complaint.get("timestamp"))
-        count = 0
-        for recipient in complaint.get("complainedRecipients") or []:
-            try:
-                identifier = Identifier(
-                    type=IdentifierType.EMAIL, value=str(recipient.get("emailAddress", ""))
-                )
-            except InvalidIdentifier:
-                continue
-            record(
-                identifier,
-                [Statement("email", False, t) for t in TOPICS],
-                source="ses:complaint",
-                dedupe_key=f"ses:{complaint.get('feedbackId') or mail.get('messageId')}:{identifier.value}",
-                now=at,
-            )
-            count += 1
-        return Effect("complaint", count)
-    return Effect("ignored")
+    kind = _SES_KINDS.get(str(record_.get("eventType") or record_.get("notificationType")))
+    return kind(record_, table) if kind is not None else Effect("ignored")
 
 
 def inbound_sms(message: dict[str, Any]) -> Effect:

@@ -17,9 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities import parameters
-
 from loyalty.errors import NotFound, TransientError
+from loyalty.notify.secrets import json_secret
 from loyalty.settings import get_settings
 
 Purpose = Literal["unsubscribe", "preferences"]
@@ -47,16 +46,10 @@ def _unb64(text: str) -> bytes:
 
 def link_secrets() -> list[str]:
     """The active link secrets (the first one signs); a missing secret fails loudly."""
-    settings = get_settings()
-    if not settings.notify_link_secret_id:
+    secret_id = get_settings().notify_link_secret_id
+    if not secret_id:
         raise TransientError("NOTIFY_LINK_SECRET_ID is not configured")
-    try:
-        document: Any = parameters.get_secret(
-            settings.notify_link_secret_id, transform="json", max_age=settings.secrets_max_age_s
-        )
-    except parameters.exceptions.GetParameterError as err:
-        raise TransientError(f"cannot read the link secret: {err}") from err
-    values = document.get(SECRET_KEY) if isinstance(document, dict) else None
+    values = json_secret(secret_id, TransientError, "the link secret").get(SECRET_KEY)
     if isinstance(values, str):
         values = [values]
     if not values:

@@ -24,6 +24,18 @@ TEXT = {
         "language": "Idioma",
         "channels": "Canales",
         "topics": {"points": "Puntos", "offers": "Ofertas", "stock_alerts": "Avisos de stock"},
+        "when": "Cuándo",
+        "quiet": "Sin mensajes entre",
+        "and": "y",
+        "timezone": "Zona horaria",
+        "frequency": "Ofertas y novedades",
+        "frequencies": {
+            "as_it_happens": "en el momento",
+            "daily_digest": "un resumen al día",
+            "weekly": "un resumen a la semana",
+        },
+        "max": "Como mucho, mensajes de marketing por semana",
+        "critical": "Los avisos de reserva lista llegan siempre, también en esas horas.",
     },
     "en": {
         "title": "Your messages",
@@ -36,6 +48,18 @@ TEXT = {
         "language": "Language",
         "channels": "Channels",
         "topics": {"points": "Points", "offers": "Offers", "stock_alerts": "Stock alerts"},
+        "when": "When",
+        "quiet": "No messages between",
+        "and": "and",
+        "timezone": "Time zone",
+        "frequency": "Offers and news",
+        "frequencies": {
+            "as_it_happens": "as it happens",
+            "daily_digest": "one digest a day",
+            "weekly": "one digest a week",
+        },
+        "max": "At most, marketing messages a week",
+        "critical": "Reservation-ready notices always arrive, also in those hours.",
     },
 }
 
@@ -90,11 +114,36 @@ def preference_form(lang: str | None, prefs: Mapping[str, Any], action: str, sav
         for code in TEXT
     )
     notice = f"<p role=status>{t['saved']}</p>" if saved else ""
+    when = _when_fields(t, prefs)
     return _page(
         lang,
         f"<h1>{t['prefs']}</h1>{notice}"
         f'<form method="post" action="{html.escape(action)}"><input type="hidden" name="form" value="1">'
         f"<h2>{t['channels']}</h2>{''.join(rows)}"
+        f"{when}"
         f'<label>{t["language"]} <select name="language">{options}</select></label> '
         f'<button type="submit">{t["save"]}</button></form>',
+    )
+
+
+def _when_fields(t: Mapping[str, Any], prefs: Mapping[str, Any]) -> str:
+    """Quiet hours, time zone, frequency and the marketing cap (empty: the stage's own)."""
+    quiet = prefs.get("quiet_hours") or {}
+    cap = prefs.get("marketing_weekly_max")
+    frequencies: Mapping[str, str] = t["frequencies"]
+    choices = "".join(
+        f'<option value="{code}"{" selected" if prefs.get("frequency") == code else ""}>{label}</option>'
+        for code, label in frequencies.items()
+    )
+    zone = html.escape(str(prefs.get("timezone") or ""))
+    start, end = (html.escape(str(quiet.get(k) or "")) for k in ("start", "end"))
+    return (
+        f"<fieldset><legend>{t['when']}</legend>"
+        f'<label>{t["quiet"]} <input type="time" name="quiet_start" value="{start}"></label> '
+        f'<label>{t["and"]} <input type="time" name="quiet_end" value="{end}"></label> '
+        f'<label>{t["timezone"]} <input name="timezone" value="{zone}" placeholder="Europe/Madrid"></label>'
+        f"<p>{t['critical']}</p>"
+        f'<label>{t["frequency"]} <select name="frequency">{choices}</select></label> '
+        f'<label>{t["max"]} <input type="number" min="0" max="50" name="marketing_weekly_max"'
+        f' value="{"" if cap is None else int(cap)}"></label></fieldset>'
     )

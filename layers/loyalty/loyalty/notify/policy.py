@@ -3,8 +3,11 @@
 - Channels: only those with consent ``granted`` on the profile (identity merges consents so that
   an opt-out anywhere wins) and a contact point to send to; the preferred channel first, then
   ``FALLBACK_ORDER`` (push only where a device id exists).
-- Quiet hours: local time in the customer's IANA time zone; a non-critical message falling in
-  them is deferred to their end, never dropped.
+- Quiet hours: local time in the customer's IANA time zone (the customer's own window when they
+  chose one, else the stage's); a non-critical message falling in them is deferred to their end,
+  never dropped.
+- Frequency (the customer's choice): marketing as it happens, or gathered into a daily or weekly
+  digest at ``DIGEST_HOUR`` local time, and at most N marketing messages a week.
 - Budget: one counter item per customer per ISO week (UTC), shared by every intent, campaign and
   channel. Transactional messages count against the overall cap; marketing ones also against the
   marketing cap overall and per channel; critical ones bypass it (still counted, never refused).
@@ -13,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +28,25 @@ FALLBACK_ORDER = ("whatsapp", "sms", "email", "push")
 #: identifier type (``ID#<type>#<value>`` items) that gives each channel's address
 CONTACT_TYPE = {"email": "email", "sms": "phone", "whatsapp": "phone", "push": "device_id"}
 DEFAULT_TZ = "Europe/Madrid"
+FREQUENCIES = ("as_it_happens", "daily_digest", "weekly")
+#: local hour at which a daily or weekly digest is due (a weekly one on Mondays)
+DIGEST_HOUR = 18
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """How and when a customer wants their messages (``loyalty.notify.preferences``)."""
+
+    quiet_start: str | None = None  # "HH:MM" local; both set, or neither (the stage's window)
+    quiet_end: str | None = None
+    frequency: str = "as_it_happens"
+    marketing_weekly_max: int | None = None  # None: the stage's cap only
+
+
+def minutes(hhmm: str) -> int:
+    """``"HH:MM"`` -> minutes after midnight."""
+    hours, mins = hhmm.split(":")
+    return int(hours) * 60 + int(mins)
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,7 @@ class Recipient:
     first_name: str | None = None
     #: channels whose address is marked undeliverable (a hard bounce), see ``loyalty.notify.feedback``
     undeliverable: frozenset[str] = frozenset()
+    prefs: Preferences = Preferences()
 
     def consented(self, channel: str) -> bool:
         entry = self.consents.get(channel)
@@ -101,17 +124,47 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TZ)
 
 
-def quiet_until(now: datetime, tz: str | None, limits: Limits) -> datetime | None:
+def quiet_window(limits: Limits, prefs: Preferences | None = None) -> tuple[int, int]:
+    """(start, end) of quiet hours in local minutes after midnight: the customer's, else the stage's."""
+    if prefs is not None and prefs.quiet_start and prefs.quiet_end:
+        return minutes(prefs.quiet_start), minutes(prefs.quiet_end)
+    return limits.quiet_start * 60, limits.quiet_end * 60
+
+
+def quiet_until(
+    now: datetime, tz: str | None, limits: Limits, prefs: Preferences | None = None
+) -> datetime | None:
     """When quiet hours end, if ``now`` (aware) falls inside them in the customer's zone; else None."""
     local = now.astimezone(zone(tz))
-    start, end = limits.quiet_start, limits.quiet_end
-    hour = local.hour
-    inside = (start <= hour or hour < end) if start > end else (start <= hour < end)
+    start, end = quiet_window(limits, prefs)
+    minute = local.hour * 60 + local.minute
+    inside = (start <= minute or minute < end) if start > end else (start <= minute < end)
     if not inside or start == end:
         return None
-    day = local.date() if hour < end else local.date() + timedelta(days=1)
-    release = datetime.combine(day, time(end), tzinfo=local.tzinfo)
+    day = local.date() if minute < end else local.date() + timedelta(days=1)
+    release = datetime.combine(day, time(end // 60, end % 60), tzinfo=local.tzinfo)
     return release.astimezone(now.tzinfo)
+
+
+def digest_until(now: datetime, tz: str | None, prefs: Preferences) -> datetime | None:
+    """When a marketing message of a customer who chose a digest is due (None: as it happens)."""
+    if prefs.frequency not in {"daily_digest", "weekly"}:
+        return None
+    local = now.astimezone(zone(tz))
+    day = local.date()
+    if prefs.frequency == "weekly":
+        day += timedelta(days=(7 - local.weekday()) % 7)  # this Monday, or the next one
+    due = datetime.combine(day, time(DIGEST_HOUR), tzinfo=local.tzinfo)
+    if due <= local:
+        due += timedelta(days=7 if prefs.frequency == "weekly" else 1)
+    return due.astimezone(now.tzinfo)
+
+
+def limits_for(limits: Limits, prefs: Preferences) -> Limits:
+    """The stage's limits with the customer's own marketing cap, when lower."""
+    if prefs.marketing_weekly_max is None or prefs.marketing_weekly_max >= limits.marketing_weekly:
+        return limits
+    return replace(limits, marketing_weekly=max(prefs.marketing_weekly_max, 0))
 
 
 def budget_window(now: datetime) -> str:
@@ -152,9 +205,11 @@ def pick_channel(
     return None, "capped"
 
 
-def budget_update(
-    klass: Klass, channel: str, limits: Limits
-) -> tuple[str, str | None, dict[str, str], dict[str, Any]]:
+#: (update expression, condition, names, values) of one budget charge
+BudgetUpdate = tuple[str, str | None, dict[str, str], dict[str, Any]]
+
+
+def budget_update(klass: Klass, channel: str, limits: Limits) -> BudgetUpdate:
     """(update expression, condition, names, values) charging one message to the budget atomically."""
     names = {"#total": "total", "#ch": f"ch_{channel}"}
     values: dict[str, Any] = {":one": 1}

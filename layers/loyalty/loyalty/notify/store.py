@@ -9,6 +9,8 @@
   customer's timeline with its latest status and reason; a replay adds a ``...#duplicate`` entry.
 - ``CUST#<id>`` / ``NOTIF#OUT#<iso>#<message_id>`` (``notification_outbox``): what the outbox
   adapter "sent" (DeliveryMode=outbox, locally and in tests).
+- ``CUST#<id>`` / ``NOTIF#PREFS`` (``notification_preferences``): the customer's quiet hours and
+  frequency (``PreferencesItem``); the latest statement wins, read with the profile.
 - ``ADDR#<channel>#<normalised address>`` / ``UNDELIVERABLE`` (``undeliverable_address``): a hard
   bounce of that address on that channel; keyed by the address, not the customer, so it holds
   whoever owns the address after merges (see ``loyalty.notify.feedback``).
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +27,7 @@ from loyalty import customers
 from loyalty.customers import PROFILE_SK, customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict
 from loyalty.models.identifiers import InvalidIdentifier, normalize_email, normalize_phone
-from loyalty.notify.policy import CONTACT_TYPE, Recipient
+from loyalty.notify.policy import CONTACT_TYPE, Preferences, Recipient
 from loyalty.store.table import Item, Table, TransactionCancelled, tx_put, tx_put_new, tx_update
 
 MESSAGE_ENTITY = "notification"
@@ -33,6 +36,8 @@ LOG_ENTITY = "notification_log"
 OUTBOX_ENTITY = "notification_outbox"
 UNDELIVERABLE_ENTITY = "undeliverable_address"
 UNDELIVERABLE_SK = "UNDELIVERABLE"
+PREFS_ENTITY = "notification_preferences"
+PREFS_SK = "NOTIF#PREFS"
 RETENTION = timedelta(days=400)
 
 
@@ -128,8 +133,54 @@ def _contacts(contacts: list[Item]) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True)
+class PreferencesItem:
+    """A customer's quiet hours and frequency as stated at ``updated_at`` (latest statement wins)."""
+
+    customer_id: str
+    prefs: Preferences
+    updated_at: str  # ISO, UTC
+    source: str = ""
+
+    def to_item(self) -> Item:
+        item: Item = {
+            "pk": customer_pk(self.customer_id),
+            "sk": PREFS_SK,
+            "entity": PREFS_ENTITY,
+            "customer_id": self.customer_id,
+            "frequency": self.prefs.frequency,
+            "updated_at": self.updated_at,
+            "source": self.source,
+        }
+        optional = {
+            "quiet_start": self.prefs.quiet_start,
+            "quiet_end": self.prefs.quiet_end,
+            "marketing_weekly_max": self.prefs.marketing_weekly_max,
+        }
+        return item | {k: v for k, v in optional.items() if v is not None}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> PreferencesItem:
+        cap = item.get("marketing_weekly_max")
+        return cls(
+            customer_id=str(item["customer_id"]),
+            prefs=Preferences(
+                quiet_start=item.get("quiet_start"),
+                quiet_end=item.get("quiet_end"),
+                frequency=str(item.get("frequency") or "as_it_happens"),
+                marketing_weekly_max=int(cap) if cap is not None else None,
+            ),
+            updated_at=str(item.get("updated_at") or ""),
+            source=str(item.get("source") or ""),
+        )
+
+
 def _recipient(
-    customer_id: str, profile: Item, found: dict[str, str], undeliverable: frozenset[str]
+    customer_id: str,
+    profile: Item,
+    found: dict[str, str],
+    undeliverable: frozenset[str],
+    prefs: Preferences,
 ) -> Recipient:
     return Recipient(
         customer_id=customer_id,
@@ -141,6 +192,7 @@ def _recipient(
         contacts=found,
         first_name=profile.get("first_name"),
         undeliverable=undeliverable,
+        prefs=prefs,
     )
 
 
@@ -163,7 +215,12 @@ class NotifyStore:
         """(the live customer, or None without a profile; their budget item) REDIRECTs followed."""
 
         def read(cid: str) -> tuple[str | None, dict[str, Item]]:
-            keys = [profile_key(cid), redirect_key(cid), (customer_pk(cid), budget_sk(window))]
+            keys = [
+                profile_key(cid),
+                redirect_key(cid),
+                (customer_pk(cid), budget_sk(window)),
+                (customer_pk(cid), PREFS_SK),
+            ]
             items = {i["sk"]: i for i in self.table.batch_get(keys)}
             return customers.survivor_named(items.values()), items
 
@@ -172,7 +229,8 @@ class NotifyStore:
         if profile is None:
             return None, {}
         found = _contacts(list(self.table.query_all(customer_pk(customer_id), sk_prefix="ID#")))
-        recipient = _recipient(customer_id, profile, found, self.undeliverable(found))
+        prefs = self.latest_preferences(items.get(PREFS_SK), profile.get("absorbed_ids") or [])
+        recipient = _recipient(customer_id, profile, found, self.undeliverable(found), prefs)
         return recipient, items.get(budget_sk(window), {})
 
     def consents(self, customer_id: str) -> dict[str, Any] | None:
@@ -201,6 +259,47 @@ class NotifyStore:
             return frozenset()
         marked = {(i["pk"], i["sk"]) for i in self.table.batch_get(list(keys.values()))}
         return frozenset(c for c, key in keys.items() if key in marked)
+
+    def own_preferences(self, customer_id: str) -> Item | None:
+        return self.table.get(customer_pk(customer_id), PREFS_SK)
+
+    def latest_preferences(self, own: Item | None, absorbed_ids: list[str]) -> Preferences:
+        """The latest statement of quiet hours / frequency among a customer and those it absorbed
+        (a merge keeps what the person said last under any of their ids)."""
+        found = [own] if own else []
+        if absorbed_ids:
+            found += self.table.batch_get([(customer_pk(cid), PREFS_SK) for cid in absorbed_ids])
+        if not found:
+            return Preferences()
+        return PreferencesItem.from_item(max(found, key=lambda i: str(i.get("updated_at") or ""))).prefs
+
+    def save_preferences(self, record: PreferencesItem) -> bool:
+        """Store a statement unless a later one is stored already (False: older or the same, a replay)."""
+        try:
+            self.table.put(
+                record.to_item(),
+                condition="attribute_not_exists(pk) OR updated_at < :at",
+                values={":at": record.updated_at},
+            )
+        except Conflict:
+            return False
+        return True
+
+    def clear_undeliverable(self, channel: str, address: str, *, before: datetime) -> bool:
+        """Lift the hard-bounce mark of ``address`` if it is older than ``before`` (a later delivery or
+        a new confirmation proves the address works); False when there was no such mark."""
+        pk, sk = address_key(channel, address)
+        try:
+            self.table.delete(
+                pk,
+                sk,
+                condition="attribute_exists(pk) AND #at < :before",
+                names={"#at": "at"},
+                values={":before": before.astimezone(UTC).isoformat()},
+            )
+        except Conflict:
+            return False
+        return True
 
     def budget(self, customer_id: str, window: str) -> Item:
         return self.table.get(customer_pk(customer_id), budget_sk(window)) or {}

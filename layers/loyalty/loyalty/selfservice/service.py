@@ -16,6 +16,7 @@ from typing import Any
 from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.identity.service import CustomerService
 from loyalty.models.events import ChannelEvent, Consent, EventType, ProfilePayload, event_id_for
+from loyalty.notify.preferences import DeliveryChange, delivery_of, save_delivery
 from loyalty.observability import logger
 from loyalty.points.service import PointsService
 from loyalty.points.store import decode_cursor
@@ -26,6 +27,7 @@ from loyalty.stock import service as stock
 from loyalty.stock.service import ReservationCaps, ReservationRequest, StockAlertRequest
 
 CONSENT_SOURCE = "selfservice"
+_TIMING = frozenset({"quiet_hours", "frequency", "marketing_weekly_max"})
 _HIDDEN = frozenset({"pk", "sk", "entity", "gsi1pk", "gsi1sk", "requested_id"})
 
 
@@ -52,23 +54,40 @@ class SelfService:
 
     # -- profile and preferences ------------------------------------------------------------
     def profile(self, me: Me) -> MeView:
-        return MeView.of(self.customers.view(me.customer_id))
+        return MeView.of(self.customers.view(me.customer_id), delivery_of(me.customer_ids))
 
     def update_preferences(self, me: Me, change: PreferencesPatch, idempotency_key: str | None) -> MeView:
-        """Record the change as a canonical event and resolve it like any channel's (follows merges)."""
-        if not change.consents and change.language is None:
+        """Consents, language and time zone: a canonical event resolved like any channel's (follows
+        merges); quiet hours and frequency: the customer's preferences statement."""
+        timing = change.model_fields_set & _TIMING
+        if not change.consents and change.language is None and change.timezone is None and not timing:
             raise InvalidInput("nothing to change", code="empty_patch")
+        customer_id = me.customer_id
+        if change.consents or change.language is not None or change.timezone is not None:
+            customer_id = self._record_profile_change(me, change, idempotency_key)
+        if timing:
+            save_delivery(
+                customer_id,
+                DeliveryChange.model_validate(change.model_dump(include=timing)),
+                source=CONSENT_SOURCE,
+            )
+        return MeView.of(self.customers.view(customer_id), delivery_of((customer_id, *me.customer_ids)))
+
+    def _record_profile_change(self, me: Me, change: PreferencesPatch, idempotency_key: str | None) -> str:
         key = idempotency_key or uuid.uuid4().hex
         source = f"{CONSENT_SOURCE}:{uuid.uuid5(uuid.NAMESPACE_URL, f'{me.customer_id}:{key}').hex}"
         event = ChannelEvent(
             event_id=event_id_for(change.channel, source),
             channel=change.channel,
-            type=EventType.CUSTOMER_UPDATED if change.language else EventType.CONSENT_CHANGED,
+            type=EventType.CUSTOMER_UPDATED
+            if change.language or change.timezone
+            else EventType.CONSENT_CHANGED,
             occurred_at=datetime.now(UTC),
             source_event_id=source,
             identifiers=list(me.identifiers),
             payload=ProfilePayload(
                 locale=change.language,
+                timezone=change.timezone,
                 verified=True,
                 consents=[
                     Consent(channel=ch, granted=granted, source=CONSENT_SOURCE)
@@ -88,7 +107,7 @@ class SelfService:
             "preferences changed",
             extra={"customer_id": result.customer_id, "event_id": stored.event_id, "type": stored.type.value},
         )
-        return MeView.of(self.customers.view(result.customer_id or me.customer_id))
+        return result.customer_id or me.customer_id
 
     # -- points ------------------------------------------------------------------------------
     def points(self, me: Me) -> dict[str, Any]:

@@ -26,6 +26,8 @@ from loyalty.identity.resolve import Resolver
 from loyalty.identity.store import ACTIVE, IdentityStore
 from loyalty.models.events import Channel, ChannelEvent, EventType, ProfilePayload, event_id_for
 from loyalty.models.identifiers import Identifier, IdentifierType, InvalidIdentifier
+from loyalty.notify.policy import CONTACT_TYPE
+from loyalty.notify.store import NotifyStore
 from loyalty.observability import logger
 from loyalty.store.table import Item
 
@@ -104,7 +106,8 @@ class CustomerFinder:
             raise Forbidden(
                 "verify your email address or phone number to use your account", code="verification_required"
             )
-        known = self._known(identifiers)
+        owners = self.store.owners(identifiers)
+        known = self._known(identifiers, owners)
         if known is not None:
             return self._me(known, identifiers)
         event = self.recorded(registration_event(principal, identifiers, datetime.now(UTC)))
@@ -116,6 +119,7 @@ class CustomerFinder:
         profile = self.store.profile(self.store.resolve(result.customer_id))
         if profile is None:
             raise Forbidden("this sign-in cannot be linked to a customer", code="verification_required")
+        self._confirmed([i for i in identifiers if i not in owners])
         logger.info(
             "sign-in linked",
             extra={
@@ -125,6 +129,20 @@ class CustomerFinder:
             },
         )
         return self._me(profile, identifiers, signed_up=True)
+
+    def _confirmed(self, identifiers: list[Identifier]) -> None:
+        """Addresses the graph did not know, now verified (the pool delivered a code to them), work:
+        lift an older hard-bounce mark of each on every channel it serves."""
+        store = NotifyStore(self.store.table)
+        now = datetime.now(UTC)
+        for identifier in identifiers:
+            for channel, kind in CONTACT_TYPE.items():
+                if kind == identifier.type.value and store.clear_undeliverable(
+                    channel, identifier.value, before=now
+                ):
+                    logger.info(
+                        "address deliverable again", extra={"channel": channel, "provider": "cognito"}
+                    )
 
     def recorded(self, event: ChannelEvent) -> ChannelEvent:
         """Record ``event`` once; when it was recorded before, the stored copy (same timeline key).
@@ -136,9 +154,8 @@ class CustomerFinder:
         stored = from_item(self.events.get(event.event_id))
         return stored if stored.identifiers else event
 
-    def _known(self, identifiers: list[Identifier]) -> Item | None:
+    def _known(self, identifiers: list[Identifier], owners: dict[Identifier, str]) -> Item | None:
         """The one active customer owning every identifier, or None (then the sign-in resolves)."""
-        owners = self.store.owners(identifiers)
         if len(owners) != len(identifiers):
             return None
         live = {self.store.resolve(owner) for owner in set(owners.values())}

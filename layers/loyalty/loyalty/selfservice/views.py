@@ -7,13 +7,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.identity.views import ConsentChannel, CustomerView, PointsView, ProfileFields
+from loyalty.notify.policy import Preferences
+from loyalty.notify.preferences import DeliveryChange, QuietHours
 from loyalty.stock.service import ID_PATTERN
 
 SelfServiceChannel = Literal["web", "app"]
 
 
-class PreferencesPatch(BaseModel):
-    """Consents per channel and language, stated by the customer (a verified statement)."""
+class PreferencesPatch(DeliveryChange):
+    """Consents per channel, language, and when / how often messages come (a verified statement)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -52,6 +54,21 @@ class MeIdentifier(BaseModel):
     value: str
 
 
+class MeMessages(BaseModel):
+    """When and how often the customer gets messages (the time zone is the profile's)."""
+
+    quiet_hours: QuietHours | None = None
+    frequency: str = "as_it_happens"
+    marketing_weekly_max: int | None = None
+
+    @classmethod
+    def of(cls, prefs: Preferences) -> MeMessages:
+        quiet = QuietHours(start=prefs.quiet_start, end=prefs.quiet_end) if prefs.quiet_start else None
+        return cls(
+            quiet_hours=quiet, frequency=prefs.frequency, marketing_weekly_max=prefs.marketing_weekly_max
+        )
+
+
 class MeView(BaseModel):
     """A customer's own profile: no provenance, no merge history, nobody else's data."""
 
@@ -61,9 +78,10 @@ class MeView(BaseModel):
     identifiers: list[MeIdentifier]
     consents: dict[str, MeConsent]
     points: PointsView | None = None
+    messages: MeMessages = MeMessages()
 
     @classmethod
-    def of(cls, view: CustomerView) -> MeView:
+    def of(cls, view: CustomerView, prefs: Preferences | None = None) -> MeView:
         return cls(
             customer_id=view.customer_id,
             created_at=view.created_at,
@@ -71,4 +89,5 @@ class MeView(BaseModel):
             identifiers=[MeIdentifier(type=i.type, value=i.value) for i in view.identifiers],
             consents={ch: MeConsent(granted=c.granted, at=c.at) for ch, c in view.consents.items()},
             points=view.points,
+            messages=MeMessages.of(prefs or Preferences()),
         )

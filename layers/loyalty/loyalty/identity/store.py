@@ -67,6 +67,31 @@ def _close_journal(merge_id: str, part: str, at: str) -> dict[str, Any]:
     )
 
 
+def _open_journal(merge_id: str, part: str, survivor_id: str, lock: str, at: str, **extra: Any) -> list[Any]:
+    """The transaction actions that start an (un)merge: its journal ``part`` (JOURNAL | UNJOURNAL)
+    created, and the survivor locked with ``lock`` while it is active and unlocked."""
+    journal = {
+        "pk": merge_key(merge_id, part)[0],
+        "sk": part,
+        "entity": JOURNAL_ENTITY,
+        "merge_id": merge_id,
+        "survivor_id": survivor_id,
+        "status": "started",
+        "started_at": at,
+        **extra,
+    }
+    return [
+        tx_put_new(journal),
+        tx_update(
+            *profile_key(survivor_id),
+            "SET #lock = :lock",
+            "#st = :active AND attribute_not_exists(#lock)",
+            names={"#lock": "lock", "#st": "status"},
+            values={":lock": lock, ":active": ACTIVE},
+        ),
+    ]
+
+
 def review_key(review_id: str) -> tuple[str, str]:
     return f"MERGEREVIEW#{review_id}", "MERGEREVIEW"
 
@@ -216,29 +241,16 @@ class IdentityStore:
     ) -> None:
         """Open the journal, lock the survivor and mark the absorbed ``merging``, atomically
         (any participant not active or already locked: Conflict)."""
-        actions = [
-            tx_put_new(
-                {
-                    "pk": merge_key(merge_id, "JOURNAL")[0],
-                    "sk": "JOURNAL",
-                    "entity": JOURNAL_ENTITY,
-                    "merge_id": merge_id,
-                    "survivor_id": survivor_id,
-                    "absorbed_ids": list(absorbed_ids),
-                    "status": "started",
-                    "moved": [],
-                    "started_at": at,
-                    "reason": reason,
-                }
-            ),
-            tx_update(
-                *profile_key(survivor_id),
-                "SET #lock = :m",
-                "#st = :active AND attribute_not_exists(#lock)",
-                names={"#lock": "lock", "#st": "status"},
-                values={":m": merge_id, ":active": ACTIVE},
-            ),
-        ]
+        actions = _open_journal(
+            merge_id,
+            "JOURNAL",
+            survivor_id,
+            merge_id,
+            at,
+            absorbed_ids=list(absorbed_ids),
+            moved=[],
+            reason=reason,
+        )
         for absorbed in absorbed_ids:
             actions.append(
                 tx_update(
@@ -354,28 +366,7 @@ class IdentityStore:
 
     def lock_unmerge(self, merge_id: str, survivor_id: str, lock: str, at: str) -> None:
         """Open the unmerge journal and lock the survivor with ``lock``, atomically."""
-        self.table.transact(
-            [
-                tx_put_new(
-                    {
-                        "pk": merge_key(merge_id, "UNJOURNAL")[0],
-                        "sk": "UNJOURNAL",
-                        "entity": JOURNAL_ENTITY,
-                        "merge_id": merge_id,
-                        "survivor_id": survivor_id,
-                        "status": "started",
-                        "started_at": at,
-                    }
-                ),
-                tx_update(
-                    *profile_key(survivor_id),
-                    "SET #lock = :u",
-                    "#st = :active AND attribute_not_exists(#lock)",
-                    names={"#lock": "lock", "#st": "status"},
-                    values={":u": lock, ":active": ACTIVE},
-                ),
-            ]
-        )
+        self.table.transact(_open_journal(merge_id, "UNJOURNAL", survivor_id, lock, at))
 
     def move_back(self, survivor_id: str, moves: Sequence[tuple[Identifier, str, str, str]]) -> None:
         """Give identifiers back: (identifier, its original customer, channel, attached_at) each;

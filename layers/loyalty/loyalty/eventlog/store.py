@@ -3,7 +3,7 @@
 - pk ``EVENT#<event_id>``, sk ``EVENT``: one item per canonical event; the conditional put on
   this key is the dedupe of every redelivery (webhook retries, SQS retries). It carries no index
   key, so neither its put nor its attribution writes an index entry.
-- pk ``EVLIST#<yyyy-mm-dd>#<n>``, sk ``<first entry>#<digest>``: the day index, one listing per
+- pk ``EVLIST#<yyyy-mm-dd>#<n>``, sk ``L#<first entry>#<digest>``: the day index, one listing per
   day per batch of recorded events (``entries``: ``<occurred_at>#<event_id>`` of each, sorted),
   written once after the batch's puts: about 0.1 WCU per event at the ingest batch of 10 instead
   of a per-event index entry. ``n = digest % EVDAY_SHARDS`` spreads a busy day over that many
@@ -92,7 +92,7 @@ def listing_items(events: Iterable[ChannelEvent], retention_days: int) -> list[I
             items.append(
                 {
                     "pk": listing_pk(day, int(digest[:8], 16) % EVDAY_SHARDS),
-                    "sk": f"{chunk[0]}#{digest[:16]}",
+                    "sk": f"L#{chunk[0]}#{digest[:16]}",
                     "entity": LISTING_ENTITY,
                     "entries": chunk,
                     "expires_at": max(expiring[e] for e in chunk),
@@ -158,7 +158,7 @@ class EventLog:
         found: set[str] = set()
         for shard in range(EVDAY_SHARDS):
             # a listing's key starts with its first entry: later ones may still fall in [lo, hi]
-            for item in self.table.query_all(listing_pk(day, shard), sk_between=("0", f"{hi}~")):
+            for item in self.table.query_all(listing_pk(day, shard), sk_between=("L#", f"L#{hi}~")):
                 found.update(e for e in item["entries"] if lo <= e <= hi)
         for pk in legacy_day_keys(day):
             found.update(

@@ -41,6 +41,7 @@ def shards() -> dict[str, int]:
     except ImportError:  # before the re-keying
         return out
     out["EVDAY#<day>#<n>"] = EVDAY_SHARDS
+    out["EVLIST#<day>#<n>"] = EVDAY_SHARDS  # the day index's listings (issue 16, costident)
     out["KPI#<n>"] = KPI_SHARDS
     return out
 

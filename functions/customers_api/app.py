@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -40,17 +41,24 @@ ERRORS: dict[int, OpenAPIResponse] = {
 }
 
 
+def route[F: Callable[..., Any]](
+    method: str, path: str, summary: str, tag: str = "customers"
+) -> Callable[[F], F]:
+    """A route of this API: its OpenAPI summary and tag, and the errors every route answers."""
+    return app.route(path, method, summary=summary, tags=[tag], responses=ERRORS)
+
+
 def _staff() -> str:
     caller = principal(app)
     return (caller.email or caller.subject) if caller else "staff"
 
 
-@app.get("/customers/<customer_id>", summary="Customer 360", tags=["customers"], responses=ERRORS)
+@route("GET", "/customers/<customer_id>", "Customer 360")
 def get_customer(customer_id: CustomerId) -> CustomerView:
     return CustomerService().view(customer_id)
 
 
-@app.get("/customers", summary="Find a customer by one identifier", tags=["customers"], responses=ERRORS)
+@route("GET", "/customers", "Find a customer by one identifier")
 def lookup(
     email: Annotated[str | None, Query(max_length=320)] = None,
     phone: Annotated[str | None, Query(max_length=40)] = None,
@@ -63,22 +71,12 @@ def lookup(
     return CustomerService().lookup(params)
 
 
-@app.patch(
-    "/customers/<customer_id>",
-    summary="Edit profile, preferences, consents",
-    tags=["customers"],
-    responses=ERRORS,
-)
+@route("PATCH", "/customers/<customer_id>", "Edit profile, preferences, consents")
 def patch_customer(customer_id: CustomerId, change: Annotated[CustomerPatch, Body()]) -> CustomerView:
     return CustomerService().patch(customer_id, change)
 
 
-@app.get(
-    "/customers/<customer_id>/timeline",
-    summary="Cross-channel timeline",
-    tags=["customers"],
-    responses=ERRORS,
-)
+@route("GET", "/customers/<customer_id>/timeline", "Cross-channel timeline")
 def timeline(
     customer_id: CustomerId,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
@@ -87,9 +85,7 @@ def timeline(
     return CustomerService().timeline(customer_id, limit, before)
 
 
-@app.post(
-    "/customers/<customer_id>/unmerge", summary="Undo the latest merge", tags=["merges"], responses=ERRORS
-)
+@route("POST", "/customers/<customer_id>/unmerge", "Undo the latest merge", "merges")
 def unmerge(
     customer_id: CustomerId, request: Annotated[UnmergeRequest | None, Body()] = None
 ) -> UnmergeResult:
@@ -98,19 +94,14 @@ def unmerge(
     return result
 
 
-@app.delete(
-    "/customers/<customer_id>",
-    summary="Erase a customer (right to erasure)",
-    tags=["customers"],
-    responses=ERRORS,
-)
+@route("DELETE", "/customers/<customer_id>", "Erase a customer (right to erasure)")
 def erase(customer_id: CustomerId) -> ErasureResult:
     result = CustomerService().erase(customer_id)
     metrics.add_metric("CustomersErased", MetricUnit.Count, 1)
     return result
 
 
-@app.get("/merge-reviews", summary="Quarantined merges", tags=["merges"], responses=ERRORS)
+@route("GET", "/merge-reviews", "Quarantined merges", "merges")
 def list_reviews(
     status: Annotated[str, Query(pattern="^(pending|approved|rejected)$")] = "pending",
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -119,12 +110,7 @@ def list_reviews(
     return CustomerService().list_reviews(status, limit, cursor)
 
 
-@app.post(
-    "/merge-reviews/<review_id>",
-    summary="Approve or reject a quarantined merge",
-    tags=["merges"],
-    responses=ERRORS,
-)
+@route("POST", "/merge-reviews/<review_id>", "Approve or reject a quarantined merge", "merges")
 def decide(
     review_id: Annotated[str, Path(pattern=r"^r_[0-9a-f]{32}$")], decision: Annotated[ReviewDecision, Body()]
 ) -> MergeReviewView:

@@ -26,21 +26,9 @@ def record_handler(record: SQSRecord) -> None:
         logger.warning("not a recorded-stage event, ignored", extra={"stage": routed.stage})
         return
     result = Resolver().resolve(event)  # TransientError raises: this record is retried
-    metrics.add_metric("ProfilesCreated", MetricUnit.Count, int(result.created))
-    metrics.add_metric("IdentifiersAttached", MetricUnit.Count, len(result.attached))
-    metrics.add_metric("IdentifiersRefused", MetricUnit.Count, len(result.refused))
-    metrics.add_metric("CustomersMerged", MetricUnit.Count, len(result.merged))
-    metrics.add_metric("MergesQuarantined", MetricUnit.Count, int(result.quarantined is not None))
-    logger.info(
-        "event resolved",
-        extra={
-            "customer_id": result.customer_id,
-            "new_customer": result.created,
-            "merged": result.merged,
-            "quarantined": result.quarantined,
-            "attributed": result.attributed,
-        },
-    )
+    for name, count in result.counts().items():
+        metrics.add_metric(name, MetricUnit.Count, count)
+    logger.info("event resolved", extra=result.log_keys())
 
 
 @logger.inject_lambda_context

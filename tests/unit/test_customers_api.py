@@ -39,6 +39,11 @@ def call(
     return resp["statusCode"], json.loads(resp["body"]) if resp.get("body") else None
 
 
+def call_at(api: Any, method: str, resource: str, body: Any = None, **params: str) -> tuple[int, Any]:
+    """``call`` on a templated route (``/customers/{customer_id}``), its path filled from ``params``."""
+    return call(api, method, resource.format(**params), body, resource=resource, params=params)
+
+
 def customer(api: Any, cid: str) -> tuple[int, Any]:
     return call(
         api, "GET", f"/customers/{cid}", resource="/customers/{customer_id}", params={"customer_id": cid}
@@ -185,14 +190,7 @@ def test_staff_edits_are_verified_and_win_over_later_unverified_channel_data(api
 )
 def test_patch_validation_errors(api: Any, body: dict[str, Any], status: int, code: str | None) -> None:
     cid = _ana()
-    got, answer = call(
-        api,
-        "PATCH",
-        f"/customers/{cid}",
-        body,
-        resource="/customers/{customer_id}",
-        params={"customer_id": cid},
-    )
+    got, answer = call_at(api, "PATCH", "/customers/{customer_id}", body, customer_id=cid)
     assert got == status
     if code:
         assert answer["error"]["code"] == code
@@ -287,14 +285,7 @@ def test_a_rejected_review_keeps_the_customers_apart(api: Any) -> None:
     ],
 )
 def test_review_decision_errors(api: Any, review_id: str, body: dict[str, Any], status: int) -> None:
-    got, _ = call(
-        api,
-        "POST",
-        f"/merge-reviews/{review_id}",
-        body,
-        resource="/merge-reviews/{review_id}",
-        params={"review_id": review_id},
-    )
+    got, _ = call_at(api, "POST", "/merge-reviews/{review_id}", body, review_id=review_id)
     assert got == status
 
 

@@ -205,7 +205,7 @@ def test_committed_api_samples_carry_valid_signatures(stack: Resolver) -> None:
 def test_a_day_is_spread_over_shards_and_read_back_in_time_order(stack: Resolver) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from loyalty.eventlog.store import EVDAY_SHARDS, to_item
+    from loyalty.eventlog.store import EVDAY_SHARDS, LISTING_ENTITY, entry_of, listing_pk, to_item
     from loyalty.settings import get_settings
 
     base = _events("pos", "pos_sale.json")[0]
@@ -217,26 +217,37 @@ def test_a_day_is_spread_over_shards_and_read_back_in_time_order(stack: Resolver
     log = EventLog()
     for event in reversed(events):
         assert log.record(event)
-    # an event recorded before the sharding, under the day's unsharded key
-    legacy = base.model_copy(
-        update={"event_id": "ev-legacy", "occurred_at": datetime(2026, 11, 22, 1, 1, tzinfo=UTC)}
-    )
-    item = to_item(legacy, get_settings().event_retention_days)
-    Table().put({**item, "gsi1pk": "EVDAY#2026-11-22"})
-    keys = {str(Table().get(*event_key(e.event_id))["gsi1pk"]) for e in events}  # type: ignore[index]
+    # events recorded before the listings: indexed by gsi1, sharded and (older still) unsharded
+    legacy = [
+        base.model_copy(
+            update={"event_id": f"ev-legacy-{n}", "occurred_at": datetime(2026, 11, 22, 1, n, tzinfo=UTC)}
+        )
+        for n in (1, 2)
+    ]
+    for event, gsi1pk in zip(legacy, ("EVDAY#2026-11-22", "EVDAY#2026-11-22#07"), strict=True):
+        item = to_item(event, get_settings().event_retention_days)
+        Table().put({**item, "gsi1pk": gsi1pk, "gsi1sk": entry_of(event)})
+    assert all("gsi1pk" not in Table().get(*event_key(e.event_id)) for e in events)  # type: ignore[operator]
+    listings = [
+        item
+        for day in (date(2026, 11, 21), date(2026, 11, 22))
+        for shard in range(EVDAY_SHARDS)
+        for item in Table().query_all(listing_pk(day, shard))
+    ]
+    assert {i["entity"] for i in listings} == {LISTING_ENTITY}
+    keys = {str(i["pk"]) for i in listings}
     assert len(keys) > 10
-    assert all(k.rsplit("#", 1)[1].isdigit() for k in keys)
     assert all(0 <= int(k.rsplit("#", 1)[1]) < EVDAY_SHARDS for k in keys)
 
-    on_22 = [e for e in [*events, legacy] if e.occurred_at.date() == date(2026, 11, 22)]
+    on_22 = [e for e in [*events, *legacy] if e.occurred_at.date() == date(2026, 11, 22)]
     on_22.sort(key=lambda e: e.occurred_at)
     assert [e.event_id for e in log.events_on(date(2026, 11, 22))] == [e.event_id for e in on_22]
 
     window = (start + timedelta(minutes=30), start + timedelta(hours=3))
-    expected = [e.event_id for e in sorted([*events, legacy], key=lambda e: e.occurred_at)]
+    expected = [e.event_id for e in sorted([*events, *legacy], key=lambda e: e.occurred_at)]
     expected = [
         i
-        for i, e in zip(expected, sorted([*events, legacy], key=lambda e: e.occurred_at), strict=True)
+        for i, e in zip(expected, sorted([*events, *legacy], key=lambda e: e.occurred_at), strict=True)
         if window[0] <= e.occurred_at < window[1]
     ]
     assert list(log.ids_between(*window)) == expected
@@ -249,3 +260,59 @@ def test_a_day_is_spread_over_shards_and_read_back_in_time_order(stack: Resolver
             break
     assert [e.event_id for p in pages for e in p] == [e.event_id for e in on_22]
     assert all(len(p) == 7 for p in pages[:-1])
+
+
+def test_the_day_index_lists_every_event_once_whatever_the_redeliveries(
+    recorder: Any, stack: Resolver, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+    from datetime import timedelta
+
+    from tests.support.races import race
+
+    base = _events("pos", "pos_sale.json")[0]
+    start = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)
+    events = [
+        base.model_copy(update={"event_id": f"ev-{i:03d}", "occurred_at": start + timedelta(minutes=11 * i)})
+        for i in range(24)
+    ]
+    bodies = [e.model_dump_json() for e in events]
+    rng = random.Random(16)
+    # Given a delivery whose listing write fails after its puts (the batch comes back whole)
+    real_index = EventLog.index
+
+    def failing_index(self: EventLog, stored: Any) -> None:
+        raise RuntimeError("table unavailable")
+
+    monkeypatch.setattr(EventLog, "index", failing_index)
+    with pytest.raises(RuntimeError):
+        recorder.handler(sqs_event(bodies[:10]), lambda_context)
+    monkeypatch.setattr(EventLog, "index", real_index)
+    # When the events are delivered again and again, reordered, in batches of other companions,
+    # and concurrently (several pollers)
+    for _ in range(3):
+        order = rng.sample(bodies, len(bodies))
+        for at in range(0, len(order), 7):
+            result = recorder.handler(sqs_event(order[at : at + 7]), lambda_context)
+            assert result == {"batchItemFailures": []}
+    log = EventLog()
+
+    def pollers(i: int) -> bool:
+        new = log.put(events[i])
+        log.index(rng.sample(events, 5))
+        return new
+
+    assert race(6, pollers) == [False] * 6
+    # Then each day lists each of its events exactly once, in time order, whole pages included
+    for day in (date(2026, 11, 22), date(2026, 11, 23)):
+        expected = [e.event_id for e in events if e.occurred_at.date() == day]
+        assert [e.event_id for e in log.events_on(day)] == expected
+        pages, cursor = [], None
+        while True:
+            page, cursor = log.of_day(day, limit=4, cursor=cursor)
+            pages += [e.event_id for e in page]
+            if cursor is None:
+                break
+        assert pages == expected
+    window = (start, start + timedelta(hours=4))
+    assert list(log.ids_between(*window)) == [e.event_id for e in events if e.occurred_at < window[1]]

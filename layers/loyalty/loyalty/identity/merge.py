@@ -25,26 +25,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from loyalty.customers import customer_pk, profile_key, redirect_key
+from loyalty.customers import customer_pk
 from loyalty.errors import Conflict, NotFound, TransientError
 from loyalty.identity import profile as rules
 from loyalty.identity.reviews import unmerged_review_item
-from loyalty.identity.store import (
-    ACTIVE,
-    JOURNAL_ENTITY,
-    IdentityStore,
-    close_journal,
-    contact_item,
-    contact_key,
-    ident_key,
-    identifier_of,
-    merge_key,
-    profile_item,
-    strip_keys,
-)
-from loyalty.models.merges import MERGE_ENTITY, CustomerMerged
+from loyalty.identity.store import ACTIVE, IdentityStore, contact_key, identifier_of, merge_key, strip_keys
+from loyalty.models.merges import CustomerMerged
 from loyalty.retry import Again, retry
-from loyalty.store.table import Item, tx_delete, tx_put, tx_put_new, tx_update
+from loyalty.store.table import Item
 
 CHUNK = 32  # identifiers per transaction: 3 actions each + the journal = 97 <= 100
 UNMERGE_LOCK = "unmerge:"
@@ -74,41 +62,7 @@ class MergeEngine:
     def merge(self, survivor_id: str, absorbed_ids: Sequence[str], *, reason: dict[str, Any]) -> str:
         """Lock the participants, then run the merge to its end; returns the merge id."""
         merge_id = f"m_{uuid.uuid4().hex}"
-        now = rules.iso(datetime.now(UTC))
-        actions = [
-            tx_put_new(
-                {
-                    "pk": merge_key(merge_id, "JOURNAL")[0],
-                    "sk": "JOURNAL",
-                    "entity": JOURNAL_ENTITY,
-                    "merge_id": merge_id,
-                    "survivor_id": survivor_id,
-                    "absorbed_ids": list(absorbed_ids),
-                    "status": "started",
-                    "moved": [],
-                    "started_at": now,
-                    "reason": reason,
-                }
-            ),
-            tx_update(
-                *profile_key(survivor_id),
-                "SET #lock = :m",
-                "#st = :active AND attribute_not_exists(#lock)",
-                names={"#lock": "lock", "#st": "status"},
-                values={":m": merge_id, ":active": ACTIVE},
-            ),
-        ]
-        for absorbed in absorbed_ids:
-            actions.append(
-                tx_update(
-                    *profile_key(absorbed),
-                    "SET #st = :merging, #lock = :m, merge_id = :m",
-                    "#st = :active AND attribute_not_exists(#lock)",
-                    names={"#lock": "lock", "#st": "status"},
-                    values={":m": merge_id, ":active": ACTIVE, ":merging": "merging"},
-                )
-            )
-        self.table.transact(actions)
+        self.store.lock_merge(merge_id, survivor_id, absorbed_ids, rules.iso(datetime.now(UTC)), reason)
         self.checkpoint("locked")
         self.resume(merge_id)
         return merge_id
@@ -132,34 +86,8 @@ class MergeEngine:
             items, _ = self.table.query(customer_pk(absorbed), sk_prefix="ID#", limit=CHUNK, consistent=True)
             if not items:
                 return
-            actions = []
-            moved = []
-            for item in items:
-                ident = identifier_of(item)
-                actions.append(
-                    tx_update(
-                        *ident_key(ident),
-                        "SET customer_id = :s",
-                        "customer_id IN (:a, :s)",
-                        values={":s": survivor, ":a": absorbed},
-                    )
-                )
-                actions.append(
-                    tx_put({**contact_item(ident, survivor, item["channel"], item["attached_at"])})
-                )
-                actions.append(tx_delete(*contact_key(absorbed, ident), "attribute_exists(pk)"))
-                moved.append({"customer_id": absorbed, "type": item["type"], "value": item["value"]})
-            actions.append(
-                tx_update(
-                    *merge_key(merge_id, "JOURNAL"),
-                    "SET moved = list_append(moved, :chunk)",
-                    "#st = :started",
-                    names={"#st": "status"},
-                    values={":chunk": moved, ":started": "started"},
-                )
-            )
             try:
-                self.table.transact(actions)
+                self.store.move_contacts(merge_id, survivor, absorbed, items)
             except Conflict:
                 continue  # another worker moved this chunk first: look again
             self.checkpoint("moved")
@@ -177,18 +105,14 @@ class MergeEngine:
             if survivor is None or survivor.get("lock") != merge_id or len(parts) != len(absorbed_ids):
                 raise Again("a helper finished it between our reads: the journal says done next time")
             # Conflict: the survivor's profile changed meanwhile (or a helper finished): re-read
-            self.table.transact(self._finalize_actions(journal, survivor, parts))
+            self._finalize_with(journal, survivor, parts)
             self.checkpoint("finalized")
 
         retry(attempt, attempts=8, on=(Again, Conflict), what=f"merge {merge_id} finalization")
 
-    def _finalize_actions(
-        self, journal: Item, survivor: Item, parts: dict[str, Item]
-    ) -> list[dict[str, Any]]:
+    def _finalize_with(self, journal: Item, survivor: Item, parts: dict[str, Item]) -> None:
         merge_id = journal["merge_id"]
-        survivor_id = survivor["customer_id"]
         absorbed_ids: list[str] = journal["absorbed_ids"]
-        now = datetime.now(UTC)
         snapshots = {a: {**strip_keys(parts[a]), "status": ACTIVE} for a in absorbed_ids}
         for snap in snapshots.values():
             snap.pop("lock", None)
@@ -204,63 +128,13 @@ class MergeEngine:
         )
         combined.pop("lock", None)
         message = CustomerMerged(
-            kind="merge", merge_id=merge_id, survivor_id=survivor_id, absorbed_ids=absorbed_ids, at=now
+            kind="merge",
+            merge_id=merge_id,
+            survivor_id=survivor["customer_id"],
+            absorbed_ids=absorbed_ids,
+            at=datetime.now(UTC),
         )
-        before = strip_keys(survivor)
-        before.pop("lock", None)
-        actions = [
-            tx_put(
-                profile_item(combined),
-                "#lock = :m AND #v = :v",
-                names={"#lock": "lock", "#v": "version"},
-                values={":m": merge_id, ":v": int(survivor.get("version", 0))},
-            )
-        ]
-        for a in absorbed_ids:
-            actions.append(
-                tx_put(
-                    {
-                        "pk": redirect_key(a)[0],
-                        "sk": redirect_key(a)[1],
-                        "entity": "redirect",
-                        "customer_id": a,
-                        "survivor_id": survivor_id,
-                        "merge_id": merge_id,
-                    }
-                )
-            )
-            actions.append(
-                tx_update(
-                    *profile_key(a),
-                    "SET #st = :merged, merged_into = :s REMOVE #lock",
-                    "#lock = :m",
-                    names={"#st": "status", "#lock": "lock"},
-                    values={":merged": "merged", ":s": survivor_id, ":m": merge_id},
-                )
-            )
-        pk, sk = merge_key(merge_id, "MERGE")
-        actions.append(
-            tx_put_new(
-                {
-                    "pk": pk,
-                    "sk": sk,
-                    "entity": MERGE_ENTITY,
-                    "kind": "merge",
-                    "merge_id": merge_id,
-                    "survivor_id": survivor_id,
-                    "absorbed_ids": absorbed_ids,
-                    "at": rules.iso(now),
-                    "data": message.model_dump_json(),
-                    "moved": journal.get("moved", []),
-                    "before": before,
-                    "absorbed_profiles": snapshots,
-                    "merged_consents": combined.get("consents", {}),
-                    "reason": journal.get("reason", {}),
-                }
-            )
-        )
-        actions.append(close_journal(merge_id, "JOURNAL", rules.iso(now)))
-        return actions
+        self.store.finalize_merge(journal, survivor, combined, snapshots, message)
 
     # -- unmerge -------------------------------------------------------------------------------
     def unmerge(self, survivor_id: str, merge_id: str | None = None) -> str:
@@ -286,28 +160,7 @@ class MergeEngine:
         log = self.table.get(*merge_key(target, "MERGE"))
         if log is None:
             raise NotFound(f"merge {target} has no log", code="merge_not_found")
-        self.table.transact(
-            [
-                tx_put_new(
-                    {
-                        "pk": merge_key(target, "UNJOURNAL")[0],
-                        "sk": "UNJOURNAL",
-                        "entity": JOURNAL_ENTITY,
-                        "merge_id": target,
-                        "survivor_id": survivor_id,
-                        "status": "started",
-                        "started_at": rules.iso(datetime.now(UTC)),
-                    }
-                ),
-                tx_update(
-                    *profile_key(survivor_id),
-                    "SET #lock = :u",
-                    "#st = :active AND attribute_not_exists(#lock)",
-                    names={"#lock": "lock", "#st": "status"},
-                    values={":u": UNMERGE_LOCK + target, ":active": ACTIVE},
-                ),
-            ]
-        )
+        self.store.lock_unmerge(target, survivor_id, UNMERGE_LOCK + target, rules.iso(datetime.now(UTC)))
         self.checkpoint("unmerge-locked")
         self._resume_unmerge(target)
         return target
@@ -328,7 +181,7 @@ class MergeEngine:
             survivor = self.store.profile(survivor_id)
             if survivor is None or survivor.get("lock") != UNMERGE_LOCK + merge_id:
                 return  # finished by a helper
-            self.table.transact(self._unmerge_actions(log, survivor))
+            self._unmerge_with(log, survivor)
             self.checkpoint("unmerged")
 
         retry(attempt, attempts=8, on=Conflict, what=f"unmerge of {merge_id}")
@@ -339,30 +192,20 @@ class MergeEngine:
     def _move_back_once(self, survivor_id: str, moved: Sequence[Item]) -> None:
         idents = [identifier_of(m) for m in moved]
         owners = self.store.owners(idents)
-        actions = []
+        moves = []
         for entry, ident in zip(moved, idents, strict=True):
             if owners.get(ident) != survivor_id:
                 continue  # already moved back, or erased / re-attached since
             contact = self.table.get(*contact_key(survivor_id, ident))
             channel = contact["channel"] if contact else "merge"
             at = contact["attached_at"] if contact else rules.iso(datetime.now(UTC))
-            origin = entry["customer_id"]
-            actions.append(
-                tx_update(
-                    *ident_key(ident),
-                    "SET customer_id = :a",
-                    "customer_id = :s",
-                    values={":a": origin, ":s": survivor_id},
-                )
-            )
-            actions.append(tx_put(contact_item(ident, origin, channel, at)))
-            actions.append(tx_delete(*contact_key(survivor_id, ident)))
-        if not actions:
+            moves.append((ident, str(entry["customer_id"]), str(channel), str(at)))
+        if not moves:
             return
-        self.table.transact(actions)
+        self.store.move_back(survivor_id, moves)
         self.checkpoint("moved-back")
 
-    def _unmerge_actions(self, log: Item, survivor: Item) -> list[dict[str, Any]]:
+    def _unmerge_with(self, log: Item, survivor: Item) -> None:
         merge_id = log["merge_id"]
         absorbed_ids: list[str] = log["absorbed_ids"]
         snapshots: dict[str, Item] = log.get("absorbed_profiles", {})
@@ -379,50 +222,15 @@ class MergeEngine:
         )
         restored.pop("lock", None)
         now = datetime.now(UTC)
-        actions = [
-            tx_put(
-                profile_item(restored),
-                "#lock = :u AND #v = :v",
-                names={"#lock": "lock", "#v": "version"},
-                values={":u": UNMERGE_LOCK + merge_id, ":v": int(survivor.get("version", 0))},
-            )
-        ]
+        profiles = []
         for a in absorbed_ids:
             snap = dict(snapshots.get(a) or {"customer_id": a, "created_at": rules.iso(now)})
             snap.update(status=ACTIVE, customer_id=a, version=int(snap.get("version", 0)) + 1)
             snap.pop("merged_into", None)
-            actions.append(tx_delete(*redirect_key(a)))
-            actions.append(
-                tx_put(
-                    profile_item(snap), "#st = :merged", names={"#st": "status"}, values={":merged": "merged"}
-                )
-            )
+            profiles.append(snap)
         survivor_id = survivor["customer_id"]
-        actions.append(
-            tx_put(unmerged_review_item([survivor_id, *absorbed_ids], survivor_id, merge_id, rules.iso(now)))
-        )
+        review = unmerged_review_item([survivor_id, *absorbed_ids], survivor_id, merge_id, rules.iso(now))
         message = CustomerMerged(
-            kind="unmerge",
-            merge_id=merge_id,
-            survivor_id=survivor["customer_id"],
-            absorbed_ids=absorbed_ids,
-            at=now,
+            kind="unmerge", merge_id=merge_id, survivor_id=survivor_id, absorbed_ids=absorbed_ids, at=now
         )
-        pk, _ = merge_key(merge_id)
-        actions.append(
-            tx_put_new(
-                {
-                    "pk": pk,
-                    "sk": "UNMERGE",
-                    "entity": MERGE_ENTITY,
-                    "kind": "unmerge",
-                    "merge_id": merge_id,
-                    "survivor_id": survivor["customer_id"],
-                    "absorbed_ids": absorbed_ids,
-                    "at": rules.iso(now),
-                    "data": message.model_dump_json(),
-                }
-            )
-        )
-        actions.append(close_journal(merge_id, "UNJOURNAL", rules.iso(now)))
-        return actions
+        self.store.finalize_unmerge(log, survivor, restored, profiles, review, message)

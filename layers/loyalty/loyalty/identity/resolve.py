@@ -48,6 +48,21 @@ class Resolution:
     quarantined: str | None = None
     attributed: bool = False
 
+    def counts(self) -> dict[str, int]:
+        """The business metrics of this resolution (metric name -> count)."""
+        return {
+            "ProfilesCreated": int(self.created),
+            "IdentifiersAttached": len(self.attached),
+            "IdentifiersRefused": len(self.refused),
+            "CustomersMerged": len(self.merged),
+            "MergesQuarantined": int(self.quarantined is not None),
+        }
+
+    def log_keys(self) -> dict[str, Any]:
+        """What the log says of it (not the identifiers: they are personal data)."""
+        shown = ("customer_id", "merged", "quarantined", "attributed")
+        return {"new_customer": self.created, **{name: getattr(self, name) for name in shown}}
+
 
 def new_customer_id(event_id: str, attempt: int = 0) -> str:
     """Deterministic per event, so a redelivered event never creates a second customer."""

@@ -19,9 +19,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from loyalty import customers
-from loyalty.customers import customer_pk, profile_key
+from loyalty.customers import customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict
+from loyalty.identity.profile import iso
 from loyalty.models.identifiers import Identifier, IdentifierType
+from loyalty.models.merges import MERGE_ENTITY, CustomerMerged
 from loyalty.store.table import Item, Table, tx_check, tx_delete, tx_put, tx_put_new, tx_update
 
 PROFILE_ENTITY = "profile"
@@ -54,7 +56,7 @@ def merge_key(merge_id: str, part: str = "MERGE") -> tuple[str, str]:
     return f"MERGE#{merge_id}", part
 
 
-def close_journal(merge_id: str, part: str, at: str) -> dict[str, Any]:
+def _close_journal(merge_id: str, part: str, at: str) -> dict[str, Any]:
     """The transaction action that marks a started (un)merge journal ``done`` (JOURNAL | UNJOURNAL)."""
     return tx_update(
         *merge_key(merge_id, part),
@@ -63,6 +65,31 @@ def close_journal(merge_id: str, part: str, at: str) -> dict[str, Any]:
         names={"#st": "status"},
         values={":done": "done", ":started": "started", ":at": at},
     )
+
+
+def _open_journal(merge_id: str, part: str, survivor_id: str, lock: str, at: str, **extra: Any) -> list[Any]:
+    """The transaction actions that start an (un)merge: its journal ``part`` (JOURNAL | UNJOURNAL)
+    created, and the survivor locked with ``lock`` while it is active and unlocked."""
+    journal = {
+        "pk": merge_key(merge_id, part)[0],
+        "sk": part,
+        "entity": JOURNAL_ENTITY,
+        "merge_id": merge_id,
+        "survivor_id": survivor_id,
+        "status": "started",
+        "started_at": at,
+        **extra,
+    }
+    return [
+        tx_put_new(journal),
+        tx_update(
+            *profile_key(survivor_id),
+            "SET #lock = :lock",
+            "#st = :active AND attribute_not_exists(#lock)",
+            names={"#lock": "lock", "#st": "status"},
+            values={":lock": lock, ":active": ACTIVE},
+        ),
+    ]
 
 
 def review_key(review_id: str) -> tuple[str, str]:
@@ -207,6 +234,205 @@ class IdentityStore:
         return self.table.put_new(
             {**entry, "pk": pk, "sk": sk, "entity": TIMELINE_ENTITY, "customer_id": customer_id}
         )
+
+    # -- merges and unmerges: the transactions of loyalty.identity.merge -----------------------
+    def lock_merge(
+        self, merge_id: str, survivor_id: str, absorbed_ids: Sequence[str], at: str, reason: Item
+    ) -> None:
+        """Open the journal, lock the survivor and mark the absorbed ``merging``, atomically
+        (any participant not active or already locked: Conflict)."""
+        actions = _open_journal(
+            merge_id,
+            "JOURNAL",
+            survivor_id,
+            merge_id,
+            at,
+            absorbed_ids=list(absorbed_ids),
+            moved=[],
+            reason=reason,
+        )
+        for absorbed in absorbed_ids:
+            actions.append(
+                tx_update(
+                    *profile_key(absorbed),
+                    "SET #st = :merging, #lock = :m, merge_id = :m",
+                    "#st = :active AND attribute_not_exists(#lock)",
+                    names={"#lock": "lock", "#st": "status"},
+                    values={":m": merge_id, ":active": ACTIVE, ":merging": "merging"},
+                )
+            )
+        self.table.transact(actions)
+
+    def move_contacts(
+        self, merge_id: str, survivor_id: str, absorbed_id: str, contacts: Sequence[Item]
+    ) -> None:
+        """Move the absorbed customer's ``contacts`` (ID# items) to the survivor: IDENT re-pointed,
+        ID item moved, the journal's ``moved`` appended, atomically (moved by another: Conflict)."""
+        actions = []
+        moved = []
+        for item in contacts:
+            ident = identifier_of(item)
+            actions.append(
+                tx_update(
+                    *ident_key(ident),
+                    "SET customer_id = :s",
+                    "customer_id IN (:a, :s)",
+                    values={":s": survivor_id, ":a": absorbed_id},
+                )
+            )
+            actions.append(tx_put(contact_item(ident, survivor_id, item["channel"], item["attached_at"])))
+            actions.append(tx_delete(*contact_key(absorbed_id, ident), "attribute_exists(pk)"))
+            moved.append({"customer_id": absorbed_id, "type": item["type"], "value": item["value"]})
+        actions.append(
+            tx_update(
+                *merge_key(merge_id, "JOURNAL"),
+                "SET moved = list_append(moved, :chunk)",
+                "#st = :started",
+                names={"#st": "status"},
+                values={":chunk": moved, ":started": "started"},
+            )
+        )
+        self.table.transact(actions)
+
+    def finalize_merge(
+        self,
+        journal: Item,
+        survivor: Item,
+        combined: Item,
+        snapshots: dict[str, Item],
+        message: CustomerMerged,
+    ) -> None:
+        """The survivor's combined profile (unlocked), REDIRECTs, absorbed profiles ``merged``, the
+        merge-log item and the journal closed, atomically (the survivor changed: Conflict)."""
+        merge_id = journal["merge_id"]
+        survivor_id = survivor["customer_id"]
+        absorbed_ids: list[str] = journal["absorbed_ids"]
+        at = iso(message.at)
+        before = strip_keys(survivor)
+        before.pop("lock", None)
+        actions = [
+            tx_put(
+                profile_item(combined),
+                "#lock = :m AND #v = :v",
+                names={"#lock": "lock", "#v": "version"},
+                values={":m": merge_id, ":v": int(survivor.get("version", 0))},
+            )
+        ]
+        for a in absorbed_ids:
+            actions.append(
+                tx_put(
+                    {
+                        "pk": redirect_key(a)[0],
+                        "sk": redirect_key(a)[1],
+                        "entity": REDIRECT_ENTITY,
+                        "customer_id": a,
+                        "survivor_id": survivor_id,
+                        "merge_id": merge_id,
+                    }
+                )
+            )
+            actions.append(
+                tx_update(
+                    *profile_key(a),
+                    "SET #st = :merged, merged_into = :s REMOVE #lock",
+                    "#lock = :m",
+                    names={"#st": "status", "#lock": "lock"},
+                    values={":merged": "merged", ":s": survivor_id, ":m": merge_id},
+                )
+            )
+        pk, sk = merge_key(merge_id, "MERGE")
+        actions.append(
+            tx_put_new(
+                {
+                    "pk": pk,
+                    "sk": sk,
+                    "entity": MERGE_ENTITY,
+                    "kind": "merge",
+                    "merge_id": merge_id,
+                    "survivor_id": survivor_id,
+                    "absorbed_ids": absorbed_ids,
+                    "at": at,
+                    "data": message.model_dump_json(),
+                    "moved": journal.get("moved", []),
+                    "before": before,
+                    "absorbed_profiles": snapshots,
+                    "merged_consents": combined.get("consents", {}),
+                    "reason": journal.get("reason", {}),
+                }
+            )
+        )
+        actions.append(_close_journal(merge_id, "JOURNAL", at))
+        self.table.transact(actions)
+
+    def lock_unmerge(self, merge_id: str, survivor_id: str, lock: str, at: str) -> None:
+        """Open the unmerge journal and lock the survivor with ``lock``, atomically."""
+        self.table.transact(_open_journal(merge_id, "UNJOURNAL", survivor_id, lock, at))
+
+    def move_back(self, survivor_id: str, moves: Sequence[tuple[Identifier, str, str, str]]) -> None:
+        """Give identifiers back: (identifier, its original customer, channel, attached_at) each;
+        IDENT re-pointed only while the survivor holds it (else Conflict), ID item moved back."""
+        actions = []
+        for ident, origin, channel, at in moves:
+            actions.append(
+                tx_update(
+                    *ident_key(ident),
+                    "SET customer_id = :a",
+                    "customer_id = :s",
+                    values={":a": origin, ":s": survivor_id},
+                )
+            )
+            actions.append(tx_put(contact_item(ident, origin, channel, at)))
+            actions.append(tx_delete(*contact_key(survivor_id, ident)))
+        if actions:
+            self.table.transact(actions)
+
+    def finalize_unmerge(
+        self,
+        log: Item,
+        survivor: Item,
+        restored: Item,
+        profiles: Sequence[Item],
+        review: Item,
+        message: CustomerMerged,
+    ) -> None:
+        """The survivor's restored profile (unlocked), the absorbed profiles back (REDIRECTs gone),
+        the rejected review that keeps them apart, the unmerge-log item and the unmerge journal
+        closed, atomically."""
+        merge_id = log["merge_id"]
+        at = iso(message.at)
+        actions = [
+            tx_put(
+                profile_item(restored),
+                "#lock = :u AND #v = :v",
+                names={"#lock": "lock", "#v": "version"},
+                values={":u": survivor["lock"], ":v": int(survivor.get("version", 0))},
+            )
+        ]
+        for prof in profiles:
+            actions.append(tx_delete(*redirect_key(prof["customer_id"])))
+            actions.append(
+                tx_put(
+                    profile_item(prof), "#st = :merged", names={"#st": "status"}, values={":merged": "merged"}
+                )
+            )
+        actions.append(tx_put(review))
+        actions.append(
+            tx_put_new(
+                {
+                    "pk": merge_key(merge_id)[0],
+                    "sk": "UNMERGE",
+                    "entity": MERGE_ENTITY,
+                    "kind": "unmerge",
+                    "merge_id": merge_id,
+                    "survivor_id": survivor["customer_id"],
+                    "absorbed_ids": log["absorbed_ids"],
+                    "at": at,
+                    "data": message.model_dump_json(),
+                }
+            )
+        )
+        actions.append(_close_journal(merge_id, "UNJOURNAL", at))
+        self.table.transact(actions)
 
     # -- 360 and erasure -----------------------------------------------------------------------
     def points_balance(self, customer_id: str) -> Item | None:

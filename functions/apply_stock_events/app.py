@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -11,13 +12,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
-from loyalty.stock.service import apply_message
+from loyalty.queue import kind_of
+from loyalty.stock.service import StockService
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> None:
-    touched = apply_message(record.body)  # malformed or transient: raises -> retried -> DLQ
+def record_handler(stock: StockService, record: SQSRecord) -> None:
+    touched = stock.apply(record.body, kind_of(record))  # malformed or transient: raises -> retried -> DLQ
     metrics.add_metric("StockMessagesApplied", MetricUnit.Count, 1)
     logger.info(
         "stock message applied",
@@ -28,6 +30,8 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    records = event.get("Records", [])
+    with StockService().batch((r.get("body", ""), kind_of(r)) for r in records) as stock:
+        return process_partial_response(
+            event=event, record_handler=partial(record_handler, stock), processor=processor, context=context
+        )

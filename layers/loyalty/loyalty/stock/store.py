@@ -687,29 +687,30 @@ class StockStore:
         skus = [line["sku"] for line in lines]
         if len(set(skus)) == len(skus) and len(lines) < MAX_TX:
             takes = {(line["sku"], _fast_order(active[line["sku"]])[0]): [line] for line in lines}
-            committed = self._commit(record, {li["line_id"]: int(li["quantity"]) for li in lines}, takes, {})
+            committed = self._commit(
+                record, {li["line_id"]: int(li["quantity"]) for li in lines}, {}, takes, {}
+            )
             if committed is not None:
                 return committed
 
         def attempt(_: int) -> bool:
             shards = {sku: {s.shard: s for s in self.shards(sku, record["location_id"])} for sku in set(skus)}
             taken: dict[str, int] = {}
+            short: dict[str, int] = {}
             takes: dict[tuple[str, int], list[Item]] = {}
             for line in lines:
                 on = shards[line["sku"]]
                 counted = max((s.counted_at for s in on.values() if s.counted_at), default=None)
-                plan = (
-                    {}
-                    if counted and counted >= at
-                    else model.plan_take([*on.values()], line["quantity"], partial=True)
-                )
+                absorbed = counted is not None and counted >= at  # the count contains this take
+                plan = {} if absorbed else model.plan_take([*on.values()], line["quantity"], partial=True)
                 for n, units in plan.items():
                     on[n] = replace(on[n], available=on[n].available - units)
                     takes.setdefault((line["sku"], n), []).append({**line, "quantity": units})
                 taken[line["line_id"]] = sum(plan.values())
-            committed = self._commit(
-                record, taken, takes, {sku: [*on.values()] for sku, on in shards.items()}
-            )
+                if not absorbed and taken[line["line_id"]] < line["quantity"]:
+                    short[line["line_id"]] = line["quantity"] - taken[line["line_id"]]
+            read = {sku: [*on.values()] for sku, on in shards.items()}
+            committed = self._commit(record, taken, short, takes, read)
             if committed is None:
                 raise Again  # a shard moved under us (or a count landed): read again
             return committed
@@ -720,13 +721,12 @@ class StockStore:
         self,
         record: Item,
         taken: dict[str, int],
+        short: dict[str, int],
         takes: dict[tuple[str, int], list[Item]],
         read: dict[str, list[Shard]],
     ) -> bool | None:
         """One order transaction; True: committed, False: the record exists, None: plan again."""
         loc, at = record["location_id"], record["at"]
-        short = {li["line_id"]: int(li["quantity"]) - taken[li["line_id"]] for li in record["lines"]}
-        short = {line_id: units for line_id, units in short.items() if units}
         record.update(taken=taken, shortfall=short)
         actions = [tx_put_new(record)]
         for (sku, n), parts in takes.items():

@@ -97,8 +97,8 @@ def _events(n: int) -> list[str]:
 
 
 def _throughput(n: int) -> dict[str, Any]:
-    from loyalty.stock.service import apply_message
     from loyalty.store import table as table_mod
+    from tests.support.stock import apply_message
 
     bodies = _events(n)
     seed, bench = bodies[:125], bodies[125:]
@@ -124,14 +124,14 @@ def _throughput(n: int) -> dict[str, Any]:
 
 def _flash_sale(shards: int, stock: int, demand: int) -> dict[str, Any]:
     from loyalty.stock import model
-    from loyalty.stock.service import configure_sku
+    from loyalty.stock.service import StockService
     from loyalty.stock.store import StockStore
     from loyalty.store.table import Table
 
     sku, loc = f"SKU-FLASH-{shards}", "WEB-FULFILMENT"
     store = StockStore()
     store.move(sku, loc, stock, at=model.stamp(time_at(0)), key="seed", reason="receipt")
-    configure_sku(sku, None, shards)
+    StockService().configure_sku(sku, None, shards)
     buckets = Buckets(ITEM_WRITES_PER_S)
     Throttled: Any = _throttled_error()
     original = Table._call

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -12,13 +13,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
 from loyalty.settings import requires
-from loyalty.stock.service import apply_message
+from loyalty.queue import kind_of
+from loyalty.stock.service import StockService
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> None:
-    touched = apply_message(record.body)  # malformed or transient: raises -> retried -> DLQ
+def record_handler(stock: StockService, record: SQSRecord) -> None:
+    touched = stock.apply(record.body, kind_of(record))  # malformed or transient: raises -> retried -> DLQ
     metrics.add_metric("StockMessagesApplied", MetricUnit.Count, 1)
     logger.info(
         "stock message applied",
@@ -30,4 +32,8 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 @requires("table_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event, record_handler, processor, context)
+    records = event.get("Records", [])
+    with StockService().batch((r.get("body", ""), kind_of(r)) for r in records) as stock:
+        return process_partial_response(
+            event=event, record_handler=partial(record_handler, stock), processor=processor, context=context
+        )

@@ -9,15 +9,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
 from loyalty.settings import requires
-from loyalty.stock.service import flag_expiring, release_expired
+from loyalty.stock.service import StockService
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @requires("table_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    released = release_expired()
-    expiring = flag_expiring()
+    released, expiring = StockService().sweep_reservations()
     metrics.add_metric("ReservationsExpired", MetricUnit.Count, len(released))
     metrics.add_metric("ReservationsExpiringFlagged", MetricUnit.Count, len(expiring))
     logger.info(

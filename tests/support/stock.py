@@ -7,19 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from loyalty.models.events import (
-    CancelPayload,
-    Channel,
-    ChannelEvent,
-    EventType,
-    OrderLine,
-    OrderPayload,
-    RefundLine,
-    RefundPayload,
-    StockPayload,
-)
+from loyalty.models import events as ev
+from loyalty.models.events import Channel, ChannelEvent, EventType
+from loyalty.models.reservations import LAPSED_KIND, ReservationLapsed
 from loyalty.routing.router import RoutedEvent
 from loyalty.stock import model
+from loyalty.stock.service import StockService, Touched
 from loyalty.stock.store import StockStore
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -52,7 +45,7 @@ def order(
     channel: Channel = Channel.WEB,
     when: datetime = T0,
 ) -> ChannelEvent:
-    payload = OrderPayload(
+    payload = ev.OrderPayload(
         order_id=order_id,
         currency="EUR",
         total=Decimal(10),
@@ -60,7 +53,7 @@ def order(
         fulfilment=fulfilment,
         store_id=location if fulfilment == "in_store" else None,
         lines=[
-            OrderLine(line_id=str(i + 1), sku=sku, quantity=q, unit_price=Decimal(5))
+            ev.OrderLine(line_id=str(i + 1), sku=sku, quantity=q, unit_price=Decimal(5))
             for i, (sku, q) in enumerate(lines)
         ],
     )
@@ -80,35 +73,68 @@ def pos_sale(ticket: str, sku: str, qty: int, store: str, when: datetime = T0) -
 
 
 def cancel(order_id: str, *, channel: Channel = Channel.WEB, when: datetime = T0) -> ChannelEvent:
-    return _event(EventType.ORDER_CANCELLED, channel, CancelPayload(order_id=order_id), when)
+    return _event(EventType.ORDER_CANCELLED, channel, ev.CancelPayload(order_id=order_id), when)
 
 
 def refund(order_id: str, sku: str, qty: int, restock: str | None, when: datetime = T0) -> ChannelEvent:
-    payload = RefundPayload(
+    payload = ev.RefundPayload(
         order_id=order_id,
         refund_id=uuid.uuid4().hex,
         currency="EUR",
         amount=Decimal(5),
         restock_location_id=restock,
-        lines=[RefundLine(line_id="1", sku=sku, quantity=qty, amount=Decimal(5))],
+        lines=[ev.RefundLine(line_id="1", sku=sku, quantity=qty, amount=Decimal(5))],
     )
     return _event(EventType.ORDER_REFUNDED, Channel.POS, payload, when)
 
 
 def counted(sku: str, location: str, qty: int, when: datetime) -> ChannelEvent:
-    payload = StockPayload(location_id=location, sku=sku, quantity=qty, counted_at=when)
+    payload = ev.StockPayload(location_id=location, sku=sku, quantity=qty, counted_at=when)
     return _event(EventType.STOCK_COUNTED, Channel.STOCK, payload, when + timedelta(minutes=5))
 
 
 def adjusted(
     sku: str, location: str, delta: int, when: datetime = T0, reason: str = "receipt"
 ) -> ChannelEvent:
-    payload = StockPayload(location_id=location, sku=sku, quantity=delta, reason=reason)
+    payload = ev.StockPayload(location_id=location, sku=sku, quantity=delta, reason=reason)
     return _event(EventType.STOCK_ADJUSTED, Channel.STOCK, payload, when)
 
 
 def message(event: ChannelEvent) -> str:
     return RoutedEvent(stage="recorded", event=event).model_dump_json()
+
+
+def apply_message(body: str, kind: str | None = None) -> Touched:
+    """What the stock consumer does with one message (a service of its own, as per invocation)."""
+    return StockService().apply(body, kind)
+
+
+def apply_lapsed(reservation: dict[str, Any]) -> Touched:
+    """What the stock consumer does with the router's message for a reservation TTL removed."""
+    return apply_message(ReservationLapsed.model_validate(reservation).model_dump_json(), LAPSED_KIND)
+
+
+def queue_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The SQS event Lambda delivers for messages drained from a queue (bodies and attributes)."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {
+                    name: {"stringValue": a["StringValue"], "dataType": a["DataType"]}
+                    for name, a in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:q",
+                "awsRegion": "eu-west-1",
+            }
+            for m in messages
+        ]
+    }
 
 
 def figures(sku: str, location: str, store: StockStore | None = None) -> model.LocationStock:

@@ -10,10 +10,9 @@ import pytest
 from devstack.provision import local_secrets
 from devstack.template import Resolver
 from loyalty.models.events import ChannelEvent
-from loyalty.stock.service import apply_message
 from tests.conftest import drain
 from tests.support.lambdas import LambdaContext, load_event, load_function, signed_webhook
-from tests.support.stock import figures, message
+from tests.support.stock import apply_message, figures, message
 
 
 @pytest.fixture

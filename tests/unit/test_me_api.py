@@ -19,12 +19,11 @@ from loyalty.points.service import PointsService
 from loyalty.selfservice.service import SelfService
 from loyalty.selfservice.signin import CustomerFinder, Me, customer_principal
 from loyalty.selfservice.views import MeReservationRequest
-from loyalty.stock.service import apply_message
 from tests.support.identity import event as identity_event
 from tests.support.lambdas import LambdaContext, load_event, load_function
 from tests.support.points import order_event
 from tests.support.races import race
-from tests.support.stock import adjusted, at, figures, message
+from tests.support.stock import adjusted, apply_message, at, figures, message
 
 STAFF_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Staff"
 SKU = "SKU-JACKET-M"

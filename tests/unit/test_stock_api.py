@@ -10,9 +10,9 @@ import pytest
 
 from devstack.template import Resolver
 from loyalty.stock import model, service
-from loyalty.stock.service import apply_message, release_expired
+from loyalty.stock.service import StockService
 from tests.support.lambdas import LambdaContext, http_api_event, load_function
-from tests.support.stock import adjusted, at, collection, figures, message, profile
+from tests.support.stock import adjusted, apply_message, at, collection, figures, message, profile
 
 SKU = "SKU-JACKET-M"
 STORE = "MAD-SOL"
@@ -180,7 +180,7 @@ def test_unknown_reservation_is_404(api: Any, lambda_context: LambdaContext) -> 
 
 def test_reservation_records_the_contract_attributes(api: Any, lambda_context: LambdaContext) -> None:
     rid = reserve(api, lambda_context)[1]["reservation_id"]
-    item = service.stock_store().get_reservation(rid)
+    item = StockService().store.get_reservation(rid)
     assert item is not None
     assert {k: item[k] for k in ("entity", "status", "sku", "location_id", "quantity", "customer_id")} == {
         "entity": "reservation",
@@ -203,16 +203,16 @@ def test_expired_reservations_are_released_by_the_job(
     assert job.handler({"source": "aws.scheduler"}, lambda_context) == {"released": 0, "expiring": 0}
     # 43 hours later it is flagged as expiring, once (the reminder's trigger)
     soon = datetime.now(UTC) + timedelta(hours=43)
-    assert service.flag_expiring(soon) == [rid]
-    assert service.flag_expiring(soon) == []
-    assert service.stock_store().get_reservation(rid)["expiring_at"] == model.stamp(soon)  # type: ignore[index]
+    assert StockService().flag_expiring(soon) == [rid]
+    assert StockService().flag_expiring(soon) == []
+    assert StockService().store.get_reservation(rid)["expiring_at"] == model.stamp(soon)  # type: ignore[index]
     later = datetime.now(UTC) + timedelta(hours=49)
     # a collect after the hold ended is refused
     monkeypatch.setattr(service, "_now", lambda: later)
     status, body = _rid_call(api, lambda_context, "POST", rid, "/collect")
     assert (status, body["error"]["code"]) == (409, "reservation_expired")
-    assert release_expired(now=later) == [rid]
-    assert release_expired(now=later) == []
+    assert StockService().release_expired(now=later) == [rid]
+    assert StockService().release_expired(now=later) == []
     assert _rid_call(api, lambda_context, "GET", rid)[1]["status"] == "expired"
     assert (figures(SKU, STORE).reserved, figures(SKU, STORE).available) == (0, 5)
 

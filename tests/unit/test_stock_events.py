@@ -10,10 +10,10 @@ import pytest
 from devstack.template import Resolver
 from loyalty.models.events import Channel, EventType
 from loyalty.stock import model
-from loyalty.stock.service import apply_message
 from tests.support.lambdas import LambdaContext, load_function, sqs_event
 from tests.support.stock import (
     adjusted,
+    apply_message,
     at,
     cancel,
     collection,

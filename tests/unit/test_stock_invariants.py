@@ -9,24 +9,11 @@ from hypothesis import strategies as st
 
 from devstack.template import Resolver
 from loyalty.errors import Conflict
-from loyalty.models.reservations import ReservationLapsed
 from loyalty.stock import model
-from loyalty.stock.service import ReservationRequest, apply_message, configure_sku, create_reservation
+from loyalty.stock.service import ReservationRequest, StockService
 from loyalty.stock.store import StockStore
+from tests.support import stock as support
 from tests.support.races import race
-from tests.support.stock import (
-    adjusted,
-    at,
-    cancel,
-    collection,
-    counted,
-    figures,
-    message,
-    order,
-    pos_sale,
-    profile,
-    refund,
-)
 
 STORE = "MAD-SOL"
 CUSTOMER = "c_invariants"
@@ -67,7 +54,7 @@ def _check(sku: str, store: StockStore, reservations: list[str]) -> None:
 def _reserve(sku: str, quantity: int) -> list[str]:
     request = ReservationRequest(customer_id=CUSTOMER, sku=sku, quantity=quantity, location_id=STORE)
     try:
-        item, _ = create_reservation(request, uuid.uuid4().hex)
+        item, _ = StockService().create_reservation(request, uuid.uuid4().hex)
     except Conflict as err:
         if err.code != "insufficient_stock":
             raise
@@ -79,20 +66,22 @@ def _step(  # noqa: PLR0912 - one branch per kind of operation
     op: tuple[str, int, int], sku: str, store: StockStore, sent: list[str], res: list[str]
 ) -> None:
     kind, n, minute = op
-    when = at(minute)
+    when = support.at(minute)
     body: str | None = None
     if kind == "sale":
-        body = message(pos_sale(uuid.uuid4().hex, sku, n, STORE, when))
+        body = support.message(support.pos_sale(uuid.uuid4().hex, sku, n, STORE, when))
     elif kind == "order":
-        body = message(order(f"O{len(sent)}", [(sku, n)], STORE, fulfilment="collect", when=when))
+        body = support.message(
+            support.order(f"O{len(sent)}", [(sku, n)], STORE, fulfilment="collect", when=when)
+        )
     elif kind == "cancel":
-        body = message(cancel(f"O{n}", when=when))
+        body = support.message(support.cancel(f"O{n}", when=when))
     elif kind == "return":
-        body = message(refund(uuid.uuid4().hex, sku, n, STORE, when))
+        body = support.message(support.refund(uuid.uuid4().hex, sku, n, STORE, when))
     elif kind == "count":
-        body = message(counted(sku, STORE, n, when))
+        body = support.message(support.counted(sku, STORE, n, when))
     elif kind == "adjust":
-        body = message(adjusted(sku, STORE, n, when))
+        body = support.message(support.adjusted(sku, STORE, n, when))
     elif kind == "replay" and sent:
         body = sent[n % len(sent)]
     elif kind == "reserve":
@@ -107,14 +96,13 @@ def _step(  # noqa: PLR0912 - one branch per kind of operation
             was_active = item["status"] in {"held", "ready"}
             store.settle(item, "released" if kind == "release" else "expired")
             if was_active:  # TTL may ALSO remove it (the image it saw was active): released once
-                apply_message(ReservationLapsed.model_validate(item).model_dump_json())
+                support.apply_lapsed(item)
         elif kind == "lapse" and item["status"] in {"held", "ready"}:
             store.table.delete(item["pk"], item["sk"])  # what DynamoDB TTL does
-            lapsed = ReservationLapsed.model_validate(item).model_dump_json()
-            apply_message(lapsed)
-            apply_message(lapsed)
+            support.apply_lapsed(item)
+            support.apply_lapsed(item)
     if body is not None:
-        apply_message(body)
+        support.apply_message(body)
         sent.append(body)
 
 
@@ -124,13 +112,13 @@ def test_any_interleaving_keeps_stock_non_negative_and_reservations_consistent(
     stack: Resolver, shards: int, steps: list[tuple[str, int, int]]
 ) -> None:
     store = StockStore()
-    profile(CUSTOMER, store)
+    support.profile(CUSTOMER, store)
     sku = f"SKU-{uuid.uuid4().hex[:10]}"
     if shards > 1:
-        configure_sku(sku, None, shards)
+        StockService().configure_sku(sku, None, shards)
     sent: list[str] = []
     reservations: list[str] = []
-    apply_message(message(adjusted(sku, STORE, 6, at(-1))))
+    support.apply_message(support.message(support.adjusted(sku, STORE, 6, support.at(-1))))
     for op in steps:
         _step(op, sku, store, sent, reservations)
         _check(sku, store, reservations)
@@ -140,33 +128,36 @@ def test_racing_reservations_for_the_last_units_exactly_the_available_quantity_s
     stack: Resolver,
 ) -> None:
     # Given 5 units at the store and 12 customers racing for one each
-    profile(CUSTOMER)
+    support.profile(CUSTOMER)
     sku = "SKU-LAST-UNITS"
-    apply_message(message(adjusted(sku, STORE, 5, at(0))))
+    support.apply_message(support.message(support.adjusted(sku, STORE, 5, support.at(0))))
     request = ReservationRequest(customer_id=CUSTOMER, sku=sku, quantity=1, location_id=STORE)
     # When they all reserve at once
-    results = race(12, lambda i: create_reservation(request, f"key-{i}"))
+    results = race(12, lambda i: StockService().create_reservation(request, f"key-{i}"))
     # Then exactly 5 succeed, 7 are refused as insufficient stock, and nothing went negative
     won = [r for r in results if isinstance(r, tuple)]
     lost = [r for r in results if isinstance(r, Conflict)]
     assert len(won) == 5
     assert len(lost) == 7
     assert all(e.code == "insufficient_stock" for e in lost)
-    stock = figures(sku, STORE)
+    stock = support.figures(sku, STORE)
     assert (stock.on_hand, stock.reserved, stock.available) == (5, 5, 0)
 
 
 def test_racing_orders_on_a_sharded_sku_never_oversell(stack: Resolver) -> None:
     # Given 7 units online spread over 4 shards
     sku = "SKU-FLASH"
-    apply_message(message(adjusted(sku, "WEB-FULFILMENT", 7, at(0))))
-    configure_sku(sku, None, 4)
+    support.apply_message(support.message(support.adjusted(sku, "WEB-FULFILMENT", 7, support.at(0))))
+    StockService().configure_sku(sku, None, 4)
     # When 16 one-unit orders race
     results = race(
-        16, lambda i: apply_message(message(order(f"F{i}", [(sku, 1)], "WEB-FULFILMENT", when=at(1))))
+        16,
+        lambda i: support.apply_message(
+            support.message(support.order(f"F{i}", [(sku, 1)], "WEB-FULFILMENT", when=support.at(1)))
+        ),
     )
     # Then 7 are taken, 9 are shortfalls, and stock is exactly zero
     assert not [r for r in results if isinstance(r, Exception)]
-    stock = figures(sku, "WEB-FULFILMENT")
+    stock = support.figures(sku, "WEB-FULFILMENT")
     assert (stock.on_hand, stock.available) == (0, 0)
-    assert sum(s["units"] for s in collection(sku, model.SHORTFALL_ENTITY)) == 9
+    assert sum(s["units"] for s in support.collection(sku, model.SHORTFALL_ENTITY)) == 9

@@ -10,11 +10,11 @@ import pytest
 from devstack.template import Resolver, load, resources_of
 from loyalty.routing.router import lapsed_reservation, plan
 from loyalty.settings import get_settings
-from loyalty.stock.service import ReservationRequest, apply_message, create_reservation
+from loyalty.stock.service import ReservationRequest, StockService
 from loyalty.stock.store import StockStore
 from tests.conftest import drain
-from tests.support.lambdas import LambdaContext, load_function, sqs_event
-from tests.support.stock import adjusted, at, figures, message, profile
+from tests.support.lambdas import LambdaContext, load_function
+from tests.support.stock import adjusted, apply_message, at, figures, message, profile, queue_event
 from tests.support.streams import stream_event, stream_record
 
 SKU = "SKU-BEANIE"
@@ -25,7 +25,7 @@ STORE = "MAD-SOL"
 def held(stack: Resolver) -> dict[str, Any]:
     profile("c_ttl")
     apply_message(message(adjusted(SKU, STORE, 4, at(0))))
-    item, _ = create_reservation(
+    item, _ = StockService().create_reservation(
         ReservationRequest(customer_id="c_ttl", sku=SKU, quantity=3, location_id=STORE), "k"
     )
     return item
@@ -44,7 +44,7 @@ def test_ttl_remove_of_an_active_reservation_is_routed_and_released_once(
     assert [m["MessageAttributes"]["type"]["StringValue"] for m in messages] == ["reservation.lapsed"] * 2
     # Then the stock consumer releases the held units exactly once
     consumer = load_function("apply_stock_events")
-    result = consumer.handler(sqs_event([m["Body"] for m in messages]), lambda_context)
+    result = consumer.handler(queue_event(messages), lambda_context)
     assert result == {"batchItemFailures": []}
     stock = figures(SKU, STORE)
     assert (stock.on_hand, stock.reserved, stock.available) == (4, 0, 4)

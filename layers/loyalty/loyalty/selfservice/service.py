@@ -23,8 +23,13 @@ from loyalty.points.store import decode_cursor
 from loyalty.selfservice.signin import CustomerFinder, Me
 from loyalty.selfservice.views import MeRedemptionRequest, MeReservationRequest, MeView, PreferencesPatch
 from loyalty.settings import get_settings
-from loyalty.stock import service as stock
-from loyalty.stock.service import ReservationCaps, ReservationRequest, StockAlertRequest
+from loyalty.stock.service import (
+    ReservationCaps,
+    ReservationRequest,
+    StockAlertRequest,
+    StockService,
+    reservation_view,
+)
 
 CONSENT_SOURCE = "selfservice"
 _TIMING = frozenset({"quiet_hours", "frequency", "marketing_weekly_max"})
@@ -132,7 +137,7 @@ class SelfService:
 
     # -- reservations and alerts -------------------------------------------------------------
     def reservations(self, me: Me) -> list[dict[str, Any]]:
-        return stock.customer_reservations(me.customer_id)
+        return StockService().customer_reservations(me.customer_id)
 
     def reserve(self, me: Me, request: MeReservationRequest, key: str) -> tuple[dict[str, Any], bool]:
         """(reservation, created), within the customer's caps (active reservations, units per SKU)."""
@@ -141,15 +146,15 @@ class SelfService:
             active=settings.reservation_cap_active, units_per_sku=settings.reservation_cap_units_per_sku
         )
         full = ReservationRequest(customer_id=me.customer_id, **request.model_dump())
-        item, created = stock.create_reservation(full, key, caps)
-        return stock.reservation_view(item), created
+        item, created = StockService().create_reservation(full, key, caps)
+        return reservation_view(item), created
 
     def cancel_reservation(self, me: Me, reservation_id: str) -> dict[str, Any]:
         """Release one's own reservation; another customer's answers exactly like an unknown id."""
-        item = stock.get_reservation(reservation_id)
+        item = StockService().get_reservation(reservation_id)
         if not me.owns(item.get("customer_id")):
             raise NotFound(f"reservation {reservation_id} not found", code="reservation_not_found")
-        return stock.reservation_view(stock.release_reservation(reservation_id))
+        return reservation_view(StockService().release_reservation(reservation_id))
 
     def subscribe_alert(self, me: Me, request: StockAlertRequest) -> dict[str, Any]:
-        return stock.subscribe_alert(me.customer_id, request)
+        return StockService().subscribe_alert(me.customer_id, request)

@@ -3,13 +3,20 @@
 Every figure lives in the ``SKU#<sku>`` collection (see docs/data-model.md, "Stock"):
 
 - ``LOC#<loc>#S#<nn>``   ``stock``          one shard of a location's stock (on hand / reserved /
-                                              available, ``version``, ``counted_at``, ``updated_at``)
+                                              available, ``version``, ``counted_at``, ``updated_at``,
+                                              ``journal``: its last order takes, at most JOURNAL_SIZE)
 - ``LOC#<loc>#META``     ``stock_location`` signal state of a location (and of ``ONLINE``)
 - ``CONFIG``             ``stock_config``   per-SKU data: low-stock threshold, shard count
-- ``MOVE#<loc>#<ts>#<key>`` ``stock_move``  applied-once marker AND journal of on-hand deltas
+- ``MOVE#<loc>#<ts>#<key>`` ``stock_move``  applied-once marker AND journal of the on-hand deltas
+                                              of every fact but order takes (returns, adjustments,
+                                              counts, collections, releases)
+- ``JRN#<loc>#<ts>#<nn>#<v>`` ``stock_journal`` a full shard journal, flushed (order takes)
 - ``SHORT#<loc>#<ts>#<key>`` ``stock_shortfall`` units an order/adjustment could not take
 - ``SIG#<loc>#<ts>#<signal>`` ``stock_signal`` out_of_stock / back_in_stock / low_stock (INSERT)
 - ``ALERT#<loc|ONLINE>#<customer_id>`` ``stock_alert`` back-in-stock subscriptions
+
+Orders are ``STKORD#<channel>#<order_id>`` / ``STKORD`` (``stock_order``): the order's lock and
+its record (lines, units taken and short per line), put in the transaction that takes its lines.
 
 Reservations are ``RES#<id>`` / ``RES``; each also has a pointer in its customer's collection,
 ``CUST#<customer_id>`` / ``RES#<id>`` (``customer_reservation``, written in the reservation's own
@@ -21,6 +28,7 @@ Invariants of every shard: ``on_hand >= 0``, ``reserved >= 0``, ``available >= 0
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -34,6 +42,9 @@ SHORTFALL_ENTITY = "stock_shortfall"
 SIGNAL_ENTITY = "stock_signal"
 ALERT_ENTITY = "stock_alert"
 ORDER_ENTITY = "stock_order"
+JOURNAL_ENTITY = "stock_journal"
+#: order takes a shard keeps before they are flushed to a ``JRN#`` item (keeps a shard < 1 KB)
+JOURNAL_SIZE = 8
 RESERVATION_ENTITY = "reservation"
 CUSTOMER_RESERVATION_ENTITY = "customer_reservation"
 RESERVATION_GUARD_ENTITY = "reservation_guard"
@@ -49,20 +60,24 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _key(*parts: object) -> str:
+    return "#".join(str(p) for p in parts)
+
+
 def sku_pk(sku: str) -> str:
-    return f"SKU#{sku}"
+    return _key("SKU", sku)
 
 
 def location_prefix(location_id: str) -> str:
-    return f"LOC#{location_id}#"
+    return _key("LOC", location_id, "")
 
 
 def shard_sk(location_id: str, shard: int) -> str:
-    return f"LOC#{location_id}#S#{shard:02d}"
+    return _key("LOC", location_id, "S", f"{shard:02d}")
 
 
 def meta_sk(location_id: str) -> str:
-    return f"LOC#{location_id}#META"
+    return _key("LOC", location_id, "META")
 
 
 CONFIG_SK = "CONFIG"
@@ -71,19 +86,28 @@ AVAILABILITY_RANGE = ("CONFIG", "LOC$")
 
 
 def move_sk(location_id: str, at: str, key: str) -> str:
-    return f"MOVE#{location_id}#{at}#{key}"
+    return _key("MOVE", location_id, at, key)
+
+
+def journal_sk(location_id: str, last_at: str, shard: int, version: int) -> str:
+    """A flushed page of a shard's journal, sorted by the newest fact it holds."""
+    return _key("JRN", location_id, last_at, f"{shard:02d}", version)
+
+
+def journal_prefix(location_id: str) -> str:
+    return _key("JRN", location_id, "")
 
 
 def shortfall_sk(location_id: str, at: str, key: str) -> str:
-    return f"SHORT#{location_id}#{at}#{key}"
+    return _key("SHORT", location_id, at, key)
 
 
 def signal_sk(location_id: str, at: str, signal: str) -> str:
-    return f"SIG#{location_id}#{at}#{signal}"
+    return _key("SIG", location_id, at, signal)
 
 
 def alert_sk(location_id: str, customer_id: str) -> str:
-    return f"ALERT#{location_id}#{customer_id}"
+    return _key("ALERT", location_id, customer_id)
 
 
 def order_key(channel: str, order_id: str) -> tuple[str, str]:
@@ -121,6 +145,7 @@ class Shard:
     version: int = 0
     updated_at: str | None = None
     counted_at: str | None = None
+    journal: tuple[str, ...] = ()
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Shard:
@@ -133,7 +158,23 @@ class Shard:
             version=int(item.get("version", 0)),
             updated_at=item.get("updated_at"),
             counted_at=item.get("counted_at"),
+            journal=tuple(item.get("journal") or ()),
         )
+
+
+def journal_entry(at: str, on_hand_delta: int, key: str) -> str:
+    """One order take in a shard's journal: ``<at>|<delta>|<key>`` (fixed-width ``at`` first)."""
+    return f"{at}|{on_hand_delta}|{key}"
+
+
+def journal_after(entries: Iterable[str], at: str) -> int:
+    """Sum of the on-hand deltas of journal entries for facts stamped strictly after ``at``."""
+    total = 0
+    for entry in entries:
+        stamped, delta, _ = entry.split("|", 2)
+        if stamped > at:
+            total += int(delta)
+    return total
 
 
 @dataclass(frozen=True)

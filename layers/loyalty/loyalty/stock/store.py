@@ -1,16 +1,20 @@
 """Stock items in the single table: conditional, exactly-once writes (see loyalty.stock.model).
 
 Every change of a shard is one transaction holding (a) an applied-once marker put only if new
-(a ``stock_move`` item keyed by the business fact, or the reservation item itself) and (b) the
-shard update(s) with their conditions: ``available >= n`` to take, ``reserved >= n`` to release
-or collect, and, for on-hand deltas, ``counted_at < the fact's time`` (a fact stamped before the
-last absolute count is already inside that count). A redelivered fact fails (a) and is a no-op.
+(the order's ``STKORD`` record for an order: ONE transaction per order; a ``stock_move`` item
+keyed by the business fact for returns, adjustments and counts; or the reservation item itself)
+and (b) the shard update(s) with their conditions: ``available >= n`` to take, ``reserved >= n``
+to release or collect, and, for on-hand deltas, ``counted_at < the fact's time`` (a fact stamped
+before the last absolute count is already inside that count). A redelivered fact fails (a) and
+is a no-op. An order's takes are journaled on the shard they change (``journal``, flushed to a
+``JRN#`` item when full), so a late count still finds every on-hand delta after its time.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -30,6 +34,7 @@ from loyalty.store.table import (
 
 Mode = Literal["sell", "reserve", "release", "collect", "receive"]
 ATTEMPTS = 6
+MAX_TX = 100  # TransactWriteItems' limit
 FAST_TRIES = 2
 _NAMES = {
     "#oh": "on_hand",
@@ -61,9 +66,22 @@ def _deltas(mode: Mode, quantity: int) -> tuple[int, int]:
 
 
 def shard_update(
-    sku: str, location_id: str, shard: int, mode: Mode, quantity: int, *, before: str | None = None
+    sku: str,
+    location_id: str,
+    shard: int,
+    mode: Mode,
+    quantity: int,
+    *,
+    before: str | None = None,
+    journal: list[str] | None = None,
+    flush: Shard | None = None,
 ) -> dict[str, Any]:
-    """The conditional update of one shard for ``quantity`` units in ``mode``."""
+    """The conditional update of one shard for ``quantity`` units in ``mode``.
+
+    ``journal``: entries appended to the shard's journal (while it has room); with ``flush`` (the
+    shard as read, its journal full and flushed in the same transaction) they replace it instead,
+    guarded by the version that was read.
+    """
     d_on_hand, d_reserved = _deltas(mode, quantity)
     values: dict[str, Any] = {
         ":z": 0,
@@ -94,6 +112,20 @@ def shard_update(
         names["#ct"] = "counted_at"
         conditions.append("(attribute_not_exists(#ct) OR #ct < :at)")
         values[":at"] = before
+    if journal:
+        names["#jr"] = "journal"
+        values[":jr"] = journal
+        if flush is None:
+            expression = expression.replace(
+                " ADD ", ", #jr = list_append(if_not_exists(#jr, :nojr), :jr) ADD "
+            )
+            values[":nojr"] = []
+            values[":room"] = model.JOURNAL_SIZE - len(journal)
+            conditions.append("(attribute_not_exists(#jr) OR size(#jr) <= :room)")
+        else:
+            expression = expression.replace(" ADD ", ", #jr = :jr ADD ")
+            values[":v"] = flush.version
+            conditions.append("#ver = :v")
     return tx_update(
         model.sku_pk(sku),
         model.shard_sk(location_id, shard),
@@ -102,6 +134,24 @@ def shard_update(
         names,
         values,
     )
+
+
+@dataclass(frozen=True)
+class LocationState:
+    """What the signals of a location are computed from: its available units and last state."""
+
+    available: int
+    signal: model.SignalState | None
+
+    @classmethod
+    def of(cls, items: list[Item], location_id: str) -> LocationState:
+        shards = model.group_shards(items).get(location_id, [])
+        meta = next((i for i in items if i["sk"] == model.meta_sk(location_id)), {})
+        return cls(sum(s.available for s in shards), meta.get("signal"))
+
+
+class TooLarge(Exception):
+    """An order with more lines than one transaction holds."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +197,43 @@ class StockStore:
             self._configs[sku] = self.table.get(model.sku_pk(sku), model.CONFIG_SK, consistent=False) or {}
         return self._configs[sku]
 
+    def prefetch_configs(self, skus: Iterable[str]) -> None:
+        """Read the CONFIG items of many SKUs at once (one BatchGetItem per 100)."""
+        wanted = [sku for sku in dict.fromkeys(skus) if sku not in self._configs]
+        found = {
+            i["sku"]: i for i in self.table.batch_get([(model.sku_pk(s), model.CONFIG_SK) for s in wanted])
+        }
+        for sku in wanted:
+            self._configs[sku] = found.get(sku, {})
+
+    def locations(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LocationState]:
+        """Available units and signal state of many (sku, location): one BatchGetItem for the SKUs
+        never sharded (their one shard and META by key), one query per location of the others."""
+        wanted = list(dict.fromkeys(pairs))
+        self.prefetch_configs(sku for sku, _ in wanted)
+        keyed = [(sku, loc) for sku, loc in wanted if "shards" not in self.config(sku)]
+        keys = [
+            (model.sku_pk(sku), sk)
+            for sku, loc in keyed
+            for sk in (model.shard_sk(loc, 0), model.meta_sk(loc))
+        ]
+        by_key = {(i["pk"], i["sk"]): i for i in (self.table.batch_get(keys) if keys else [])}
+        out = {}
+        for sku, loc in wanted:
+            if (sku, loc) in keyed:
+                items = [
+                    by_key[k]
+                    for k in (
+                        (model.sku_pk(sku), model.shard_sk(loc, 0)),
+                        (model.sku_pk(sku), model.meta_sk(loc)),
+                    )
+                    if k in by_key
+                ]
+            else:
+                items = self.location_items(sku, loc)
+            out[(sku, loc)] = LocationState.of(items, loc)
+        return out
+
     def put_config(self, sku: str, *, low_stock_threshold: int | None, shards: int | None) -> Item:
         """Set a SKU's data (threshold, shard count); unspecified fields keep their value."""
         sets = ["#en = :en", "#sku = :sku", "#up = :now"]
@@ -166,13 +253,23 @@ class StockStore:
         self._configs[sku] = config
         return config
 
-    def moves_after(self, sku: str, location_id: str, at: str) -> int:
-        """Sum of on-hand deltas applied at this location for facts stamped strictly after ``at``."""
-        lo = f"MOVE#{location_id}#{at}$"
-        hi = f"MOVE#{location_id}$"
-        return sum(
-            int(i.get("on_hand_delta", 0))
-            for i in self.table.query_all(model.sku_pk(sku), sk_between=(lo, hi), consistent=True)
+    def moves_after(self, sku: str, location_id: str, at: str, shards: list[Shard]) -> int:
+        """Sum of on-hand deltas applied at this location for facts stamped strictly after ``at``.
+
+        Order takes are in the journals of ``shards`` (as read) and in the flushed ``JRN#`` pages
+        whose newest fact is after ``at``; every other fact has its ``MOVE#`` marker.
+        """
+        pk = model.sku_pk(sku)
+        moves = self.table.query_all(
+            pk, sk_between=(f"MOVE#{location_id}#{at}$", f"MOVE#{location_id}$"), consistent=True
+        )
+        pages = self.table.query_all(
+            pk, sk_between=(model.journal_prefix(location_id) + at, f"JRN#{location_id}$"), consistent=True
+        )
+        return (
+            sum(int(i.get("on_hand_delta", 0)) for i in moves)
+            + sum(model.journal_after(page.get("entries") or (), at) for page in pages)
+            + sum(model.journal_after(s.journal, at) for s in shards)
         )
 
     # -- markers --------------------------------------------------------------------------------
@@ -285,7 +382,7 @@ class StockStore:
                 if not self.table.put_new(marker):
                     return self._existing_move(sku, location_id, at, key)
                 return Applied(0, absorbed=True)
-            target = quantity + self.moves_after(sku, location_id, at)
+            target = quantity + self.moves_after(sku, location_id, at, shards)
             plan = model.plan_count(shards, target, active)
             before = sum(s.on_hand for s in shards)
             delta = sum(plan.on_hand.values()) - before
@@ -344,6 +441,9 @@ class StockStore:
                 "version": (old.version if old else 0) + 1,
                 "counted_at": counted_at or (old.counted_at if old else None),
             }
+            journal = [e for e in (old.journal if old else ()) if counted_at is None or e[:27] > counted_at]
+            if journal:  # takes after the count's time: a later count still needs them
+                item["journal"] = journal
             if old:
                 actions.append(tx_put(item, "#ver = :v", {"#ver": "version"}, {":v": old.version}))
             else:
@@ -573,6 +673,97 @@ class StockStore:
         return current
 
     # -- orders ---------------------------------------------------------------------------------
+    def commit_order(self, record: Item, active: Mapping[str, int]) -> bool:
+        """Put an order's record (new) and take its lines, in ONE transaction; False: it exists.
+
+        First each SKU from one random shard of its first ``active``; when a shard cannot give it
+        (too few units, a count after the order, a full journal) the shards are read and the take
+        planned: largest available first, a shortfall item for what is missing, nothing for a SKU
+        counted after the order (the count contains it), a full journal flushed to a ``JRN#``
+        page. ``record`` gets ``taken`` and ``shortfall`` per line. Raises ``TooLarge`` when the
+        order needs more than a transaction holds (the caller commits it line by line).
+        """
+        lines, at = record["lines"], record["at"]
+        skus = [line["sku"] for line in lines]
+        if len(set(skus)) == len(skus) and len(lines) < MAX_TX:
+            takes = {(line["sku"], _fast_order(active[line["sku"]])[0]): [line] for line in lines}
+            committed = self._commit(
+                record, {li["line_id"]: int(li["quantity"]) for li in lines}, {}, takes, {}
+            )
+            if committed is not None:
+                return committed
+
+        def attempt(_: int) -> bool:
+            shards = {sku: {s.shard: s for s in self.shards(sku, record["location_id"])} for sku in set(skus)}
+            taken: dict[str, int] = {}
+            short: dict[str, int] = {}
+            takes: dict[tuple[str, int], list[Item]] = {}
+            for line in lines:
+                on = shards[line["sku"]]
+                counted = max((s.counted_at for s in on.values() if s.counted_at), default=None)
+                absorbed = counted is not None and counted >= at  # the count contains this take
+                plan = {} if absorbed else model.plan_take([*on.values()], line["quantity"], partial=True)
+                for n, units in plan.items():
+                    on[n] = replace(on[n], available=on[n].available - units)
+                    takes.setdefault((line["sku"], n), []).append({**line, "quantity": units})
+                taken[line["line_id"]] = sum(plan.values())
+                if not absorbed and taken[line["line_id"]] < line["quantity"]:
+                    short[line["line_id"]] = line["quantity"] - taken[line["line_id"]]
+            read = {sku: [*on.values()] for sku, on in shards.items()}
+            committed = self._commit(record, taken, short, takes, read)
+            if committed is None:
+                raise Again  # a shard moved under us (or a count landed): read again
+            return committed
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of order {record['order_id']}")
+
+    def _commit(
+        self,
+        record: Item,
+        taken: dict[str, int],
+        short: dict[str, int],
+        takes: dict[tuple[str, int], list[Item]],
+        read: dict[str, list[Shard]],
+    ) -> bool | None:
+        """One order transaction; True: committed, False: the record exists, None: plan again."""
+        loc, at = record["location_id"], record["at"]
+        record.update(taken=taken, shortfall=short)
+        actions = [tx_put_new(record)]
+        for (sku, n), parts in takes.items():
+            entries = [model.journal_entry(at, -int(p["quantity"]), _line_key(record, p)) for p in parts]
+            units = sum(int(p["quantity"]) for p in parts)
+            old = next((s for s in read.get(sku, []) if s.shard == n), None)
+            flush = old if old and len(old.journal) + len(entries) > model.JOURNAL_SIZE else None
+            if flush is not None:
+                actions.append(tx_put_new(self._journal_page(sku, flush)))
+            actions.append(shard_update(sku, loc, n, "sell", units, before=at, journal=entries, flush=flush))
+        for line in record["lines"]:
+            if line["line_id"] in short:
+                key = _line_key(record, line)
+                units, reason = short[line["line_id"]], f"order_{record['fulfilment']}"
+                actions.append(tx_put(self._shortfall_item(line["sku"], loc, at, key, units, reason)))
+        if len(actions) > MAX_TX:
+            raise TooLarge(f"order {record['order_id']} takes {len(actions)} writes")
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            return False if err.reasons[0] == _CCF else None
+        return True
+
+    def _journal_page(self, sku: str, shard: Shard) -> Item:
+        expires = _now() + timedelta(days=self.move_retention_days)
+        last = max(entry[:27] for entry in shard.journal)
+        return {
+            "pk": model.sku_pk(sku),
+            "sk": model.journal_sk(shard.location_id, last, shard.shard, shard.version),
+            "entity": model.JOURNAL_ENTITY,
+            "sku": sku,
+            "location_id": shard.location_id,
+            "shard": shard.shard,
+            "entries": list(shard.journal),
+            "expires_at": int(expires.timestamp()),
+        }
+
     def get_order(self, channel: str, order_id: str) -> Item | None:
         return self.table.get(*model.order_key(channel, order_id))
 
@@ -639,6 +830,11 @@ class StockStore:
 
     def put_alert(self, item: Item) -> None:
         self.table.put(item)
+
+
+def _line_key(record: Item, line: Item) -> str:
+    """The business key of an order line's take (its journal entry, its shortfall)."""
+    return f"ord:{record['channel']}:{record['order_id']}:{line['line_id']}"
 
 
 def _fast_order(active: int) -> list[int]:

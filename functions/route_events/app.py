@@ -31,6 +31,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dic
     failures = []
     for index, reason in sorted(result.failed.items()):
         sequence = records[index].dynamodb.sequence_number if records[index].dynamodb else None
-        logger.warning("record not routed, reported for retry", extra={"sequence": sequence, "reason": reason})
+        logger.warning("record not routed, retried", extra={"sequence": sequence, "reason": reason})
         failures.append({"itemIdentifier": str(sequence)})
     return {"batchItemFailures": failures}

@@ -30,7 +30,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dic
         logger.info("events routed", extra={"records": len(records), "messages": sent})
     failures = []
     for index, reason in sorted(result.failed.items()):
-        sequence = records[index].dynamodb.sequence_number if records[index].dynamodb else None
+        change = records[index].dynamodb
+        sequence = change.sequence_number if change else None
         logger.warning("record not routed, retried", extra={"sequence": sequence, "reason": reason})
         failures.append({"itemIdentifier": str(sequence)})
     return {"batchItemFailures": failures}

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from devstack.template import Resolver
 from loyalty.analytics.kpis import Kpis, counters_for
+from loyalty.errors import TransientError
 from loyalty.ingest.service import normalise_delivery
 from loyalty.models.events import ChannelEvent
 from loyalty.routing.router import RoutedEvent
@@ -208,24 +209,24 @@ def test_batches_with_duplicates_count_each_event_once(stack: Resolver, plan: li
     assert {s: v["active_customers"] for s, v in stores.items()} == {s: len(c) for s, c in by_store.items()}
 
 
+def _deliver(batch: list[RoutedEvent]) -> int:
+    """Count a batch as the queue does: a batch handed back (TransientError) is delivered again."""
+    while True:
+        try:
+            return sum(Kpis().apply_batch(batch))
+        except TransientError:
+            continue
+
+
 def test_concurrent_batches_count_every_event_once(stack: Resolver) -> None:
     from concurrent.futures import ThreadPoolExecutor
-
-    from loyalty.errors import TransientError
 
     # Given 40 sales delivered twice each, by four workers at the same time
     sales = _sales(40)
     batches = [sales[i : i + 10] for i in range(0, 40, 10)] * 2
 
-    def work(batch: list[RoutedEvent]) -> int:
-        while True:  # what SQS does with a batch handed back: deliver it again
-            try:
-                return sum(Kpis().apply_batch(batch))
-            except TransientError:
-                continue
-
     with ThreadPoolExecutor(max_workers=4) as pool:
-        counted = sum(pool.map(work, batches))
+        counted = sum(pool.map(_deliver, batches))
     # Then each is counted once
     assert counted == 40
     day = Kpis().daily(sales[0].event.occurred_at.date())
@@ -265,7 +266,6 @@ def test_one_day_item_per_customer_counts_its_events_once_under_races(stack: Res
     import random
     from concurrent.futures import ThreadPoolExecutor
 
-    from loyalty.errors import TransientError
     from loyalty.store.table import Table
 
     # Given 30 sales of 4 customers in two stores, and 10 web orders of the same customers
@@ -291,15 +291,8 @@ def test_one_day_item_per_customer_counts_its_events_once_under_races(stack: Res
         batches.append(deliveries[at : at + size])
         at += size
 
-    def work(batch: list[RoutedEvent]) -> int:
-        while True:
-            try:
-                return sum(Kpis().apply_batch(batch))
-            except TransientError:
-                continue
-
     with ThreadPoolExecutor(max_workers=4) as pool:
-        counted = sum(pool.map(work, batches))
+        counted = sum(pool.map(_deliver, batches))
     # Then every event is counted once, and each customer is active once per place
     assert counted == len(events)
     day = Kpis().daily(sales[0].event.occurred_at.date())

@@ -124,6 +124,13 @@ def _merge(into: dict[str, dict[str, int]], sk: str, increments: dict[str, int])
         target[name] = target.get(name, 0) + value
 
 
+def _put_at_version(item: Item, existed: bool) -> dict[str, Any]:
+    """Put a customer's day item if it is still at the version read (absent, if it was)."""
+    if not existed:
+        return tx_put(item, "attribute_not_exists(pk)")
+    return tx_put(item, "#v = :v", names={"#v": "version"}, values={":v": item["version"] - 1})
+
+
 def event_tag(event_id: str) -> str:
     """The short form of an event id kept in a customer's day item (48 bits: no collision among
     the few events of one customer and day, and the item stays well under 1 KB)."""
@@ -232,39 +239,35 @@ class Kpis:
         return live, days, sums
 
     def _write(self, chunk: list[_Contribution], results: list[bool]) -> None:
-        pk = shard_pk(shard_of(f"EVENT#{chunk[0].event_id}"))
         for _ in range(MAX_ATTEMPTS):
-            keys = sorted({c.active_key for c in chunk if c.customer_id})
-            current = {(i["pk"], i["sk"]): i for i in self.table.batch_get(keys)} if keys else {}
-            live, days, sums = self._plan(chunk, current)
-            markers = [c for c in live if not c.customer_id]
-            actions = [tx_put_new(c.marker()) for c in markers]
-            for key, item in sorted(days.items()):
-                if key in current:
-                    actions.append(
-                        tx_put(item, "#v = :v", names={"#v": "version"}, values={":v": item["version"] - 1})
-                    )
-                else:
-                    actions.append(tx_put(item, "attribute_not_exists(pk)"))
-            actions.extend(_add(pk, sk, inc) for sk, inc in sorted(sums.items()))
-            if not live:
+            live, refused = self._attempt(chunk)
+            if refused is None:
+                for c in live:
+                    results[c.index] = True
                 return
-            try:
-                self.table.transact(actions)
-            except TransactionCancelled as err:
-                if any(r not in ("None", "ConditionalCheckFailed") for r in err.reasons):
-                    raise
-                refused = {
-                    id(markers[i])
-                    for i, r in enumerate(err.reasons[: len(markers)])
-                    if r == "ConditionalCheckFailed"
-                }
-                chunk = [c for c in chunk if id(c) not in refused]  # counted before: drop
-                continue  # a day item moved: read it again
-            for c in live:
-                results[c.index] = True
-            return
+            chunk = [c for c in chunk if id(c) not in refused]  # counted before: drop them
         raise TransientError(f"KPIs of {len(chunk)} events: too many concurrent changes, retry")
+
+    def _attempt(self, chunk: list[_Contribution]) -> tuple[list[_Contribution], set[int] | None]:
+        """Read the customers' day items and write the chunk at those versions: (the events
+        counted, None), or (_, the refused markers) when a race lost and the chunk must be read again."""
+        keys = sorted({c.active_key for c in chunk if c.customer_id})
+        current = {(i["pk"], i["sk"]): i for i in self.table.batch_get(keys)} if keys else {}
+        live, days, sums = self._plan(chunk, current)
+        if not live:
+            return [], None
+        markers = [c for c in live if not c.customer_id]
+        actions = [tx_put_new(c.marker()) for c in markers]
+        actions.extend(_put_at_version(item, key in current) for key, item in sorted(days.items()))
+        pk = shard_pk(shard_of(f"EVENT#{chunk[0].event_id}"))
+        actions.extend(_add(pk, sk, inc) for sk, inc in sorted(sums.items()))
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            if any(r not in ("None", "ConditionalCheckFailed") for r in err.reasons):
+                raise
+            return live, {id(markers[i]) for i, r in enumerate(err.reasons[: len(markers)]) if r != "None"}
+        return live, None
 
     def _remember_view(self, customer_id: str, event: ChannelEvent) -> None:
         sku = getattr(event.payload, "sku", None)

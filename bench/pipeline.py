@@ -322,12 +322,9 @@ class Pipeline:
         from devstack.lambda_events import stream_record
 
         out: list[dict[str, Any]] = []
-        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
-            sid = shard["ShardId"]
+        for sid in self._shard_ids():
             if sid not in self.iterators:
-                self.iterators[sid] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
+                self.iterators[sid] = self._iterator(sid, "TRIM_HORIZON")
             while True:
                 resp = self.streams.get_records(ShardIterator=self.iterators[sid], Limit=1000)
                 self.iterators[sid] = resp["NextShardIterator"]
@@ -340,11 +337,18 @@ class Pipeline:
 
     def skip_stream(self) -> None:
         """Read the stream from now on (the set-up's bulk writes are no traffic)."""
-        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
-            sid = shard["ShardId"]
-            self.iterators[sid] = self.streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="LATEST"
-            )["ShardIterator"]
+        for sid in self._shard_ids():
+            self.iterators[sid] = self._iterator(sid, "LATEST")
+
+    def _shard_ids(self) -> list[str]:
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        return [str(shard["ShardId"]) for shard in shards]
+
+    def _iterator(self, shard_id: str, kind: str) -> str:
+        found = self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=kind
+        )
+        return str(found["ShardIterator"])
 
     def pump(self) -> None:
         """Run every stage until nothing is left in flight."""

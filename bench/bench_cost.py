@@ -6,7 +6,8 @@ from the mixed workload of the hot-key bench (per million events of that mix):
 
 - DynamoDB request units by DynamoDB's billing rule (``bench/meter.py``);
 - SQS requests: every send the functions make, plus Lambda's pollers: one ReceiveMessage and one
-  DeleteMessageBatch per 10 messages delivered;
+  DeleteMessageBatch per 10 messages delivered from a queue (until 2026-11-30 the stream records
+  the router reads were charged so too; Lambda's reads of a DynamoDB stream cost nothing);
 - Lambda invocations and GB-seconds: the measured CPU time of each invocation plus
   ``NETWORK_MS_PER_CALL`` per AWS call it made (moto answers in process; DynamoDB and SQS answer
   over the network), times the template's ``MemorySize`` of the function, at the GB-second
@@ -37,6 +38,8 @@ PRICES = {
 }
 NETWORK_MS_PER_CALL = 6.0
 API_FUNCTIONS = ("IngestWebhookFunction", "StockApiFunction", "PointsApiFunction")
+#: functions fed by the table's stream: Lambda reads a DynamoDB stream at no request charge
+STREAM_FUNCTIONS = ("RouteEventsFunction",)
 ORDERS_ONLY = {"pos_sale": 12, "web_order": 10, "chat_order": 3}
 
 
@@ -63,7 +66,11 @@ def price(meter: Any, per: int) -> dict[str, Any]:
         for fn in meter.invocations
     }
     compute_usd = sum(v * PRICES[f"lambda_gb_second_{config[fn][1]}"] for fn, v in gb_s.items()) * scale
-    pollers = sum(2 * math.ceil(meter.messages[fn] / 10) for fn in meter.invocations if meter.messages[fn])
+    pollers = sum(
+        2 * math.ceil(meter.messages[fn] / 10)
+        for fn in meter.invocations
+        if meter.messages[fn] and fn not in STREAM_FUNCTIONS
+    )
     sends = meter.sqs_requests.total()
     api = sum(meter.invocations[fn] for fn in API_FUNCTIONS)
     counts = {

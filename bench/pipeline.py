@@ -294,28 +294,31 @@ class Pipeline:
                     return str(item["customer_id"]["S"])
         return None
 
-    def _receive(self, queue: str) -> list[str]:
+    def _receive(self, queue: str) -> list[dict[str, Any]]:
         url = self.resolver.refs[queue]
-        bodies: list[str] = []
+        received: list[dict[str, Any]] = []
         while True:
-            msgs = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            msgs = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+            ).get("Messages", [])
             if not msgs:
-                return bodies
-            bodies.extend(m["Body"] for m in msgs)
+                return received
+            received.extend(msgs)
             self.sqs.delete_message_batch(
                 QueueUrl=url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)],
             )
 
     def _consume(self, queue: str, name: str, logical: str) -> int:
-        from tests.support.lambdas import sqs_event
+        """Deliver a queue's messages (with their attributes) in batches of the template's size."""
+        from devstack.lambda_events import sqs_event
 
-        bodies = self._receive(queue)
-        size = self.batch[logical]
-        for i in range(0, len(bodies), size):
-            result = self.call(logical, name, sqs_event(bodies[i : i + size]))
+        messages = self._receive(queue)
+        size, arn = self.batch[logical], f"arn:aws:sqs:eu-west-1:123456789012:{queue}"
+        for i in range(0, len(messages), size):
+            result = self.call(logical, name, sqs_event(messages[i : i + size], arn, "eu-west-1"))
             assert result == {"batchItemFailures": []}, (logical, result)
-        return len(bodies)
+        return len(messages)
 
     def _stream(self) -> list[dict[str, Any]]:
         """New records of the table's stream, in Lambda's shape (Lambda's stream reads are free)."""

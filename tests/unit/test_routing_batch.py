@@ -1,4 +1,5 @@
-"""route_events sends a stream batch with one SendMessageBatch per queue and ten messages (issue 16)."""
+"""route_events sends a stream batch with one SendMessageBatch per queue and ten messages, routed
+events bundled ten to a message for points and analytics; their consumers take bundles (issue 16)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from loyalty import aws
 from loyalty.eventlog.store import to_item
 from loyalty.ingest.service import normalise_delivery
 from loyalty.models.events import ChannelEvent
+from loyalty.routing.router import BUNDLE_TYPE, RoutedBundle
 from tests.conftest import drain
 from tests.support.lambdas import LambdaContext, load_event, load_function
 from tests.support.streams import stream_event, stream_record
@@ -55,18 +57,23 @@ def test_a_stream_batch_costs_one_request_per_queue_and_ten_messages(
         result = load_function("route_events").handler(stream_event(*records), lambda_context)
     finally:
         events.unregister("after-call.sqs", hook)
-    # Then every message is queued, 3 requests per queue (10 + 10 + 5), no single sends
+    # Then identity and stock get 3 requests each (10 + 10 + 5 messages); points and analytics
+    # one each, carrying 3 bundles of routed events (10 + 10 + 5); no single sends
     assert result == {"batchItemFailures": []}
-    assert calls == Counter({"SendMessageBatch": 4 * 3})
-    for logical, stage in (
-        ("IdentityQueue", "recorded"),
-        ("StockQueue", "recorded"),
-        ("PointsQueue", "attributed"),
-        ("AnalyticsQueue", "attributed"),
-    ):
+    assert calls == Counter({"SendMessageBatch": 3 + 3 + 1 + 1})
+    ids = sorted(e["pk"].removeprefix("EVENT#") for e in sales)
+    for logical in ("IdentityQueue", "StockQueue"):
         bodies = [json.loads(m["Body"]) for m in drain(sqs, stack.refs[logical])]
-        assert sorted(b["event"]["event_id"] for b in bodies) == sorted(e["pk"][6:] for e in sales)
-        assert {b["stage"] for b in bodies} == {stage}
+        assert sorted(b["event"]["event_id"] for b in bodies) == ids
+        assert {b["stage"] for b in bodies} == {"recorded"}
+    for logical in ("PointsQueue", "AnalyticsQueue"):
+        messages = drain(sqs, stack.refs[logical])
+        assert {m["MessageAttributes"]["type"]["StringValue"] for m in messages} == {BUNDLE_TYPE}
+        bundles = [RoutedBundle.model_validate_json(m["Body"]) for m in messages]
+        assert sorted(len(b.events) for b in bundles) == [5, 10, 10]
+        routed = [r for b in bundles for r in b.events]
+        assert sorted(r.event.event_id for r in routed) == ids
+        assert {(r.stage, r.customer_id is not None) for r in routed} == {("attributed", True)}
 
 
 def test_only_the_records_whose_queue_refused_are_reported(
@@ -85,5 +92,56 @@ def test_only_the_records_whose_queue_refused_are_reported(
     result = load_function("route_events").handler(stream_event(*records), lambda_context)
     # Then the sale and the malformed record are reported; the attributions went through
     assert result == {"batchItemFailures": [{"itemIdentifier": f"{2:021d}"}, {"itemIdentifier": f"{4:021d}"}]}
-    assert len(drain(sqs, stack.refs["PointsQueue"])) == 2
+    (bundle,) = drain(sqs, stack.refs["PointsQueue"])
+    assert len(RoutedBundle.model_validate_json(bundle["Body"]).events) == 2
     assert len(drain(sqs, stack.refs["IdentityQueue"])) == 1
+
+
+def test_the_points_consumer_applies_every_event_of_a_bundle_once(stack: Resolver) -> None:
+    from loyalty.points.service import PointsService, clear_rules_cache
+    from tests.support.points import order_event, sqs_record
+
+    clear_rules_cache()
+    # Given a bundle of two orders, the first one again, and an order never attributed
+    first = order_event("c_b1", "W-B1", [("SKU-A", 1, "42")], occurred_at=NOW)
+    second = order_event("c_b2", "W-B2", [("SKU-A", 1, "10")], occurred_at=NOW)
+    orphan = order_event("c_b3", "W-B3", [("SKU-A", 1, "5")], occurred_at=NOW).model_copy(
+        update={"customer_id": None}
+    )
+    good = RoutedBundle(events=[first, second, first]).model_dump_json()
+    bad = RoutedBundle(events=[orphan, second]).model_dump_json()
+    consumer = load_function("apply_points")
+    # When it is delivered twice, next to a bundle with an orphan
+    records = [
+        sqs_record(good, BUNDLE_TYPE, 0),
+        sqs_record(good, BUNDLE_TYPE, 1),
+        sqs_record(bad, BUNDLE_TYPE, 2),
+    ]
+    result = consumer.handler({"Records": records}, LambdaContext())
+    # Then each order earned once, and only the bundle with the orphan is handed back
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert PointsService().points("c_b1")["pending"] == 42
+    assert PointsService().points("c_b2")["pending"] == 10
+    clear_rules_cache()
+
+
+def test_the_kpi_consumer_counts_every_event_of_a_bundle_once(
+    stack: Resolver, lambda_context: LambdaContext
+) -> None:
+    from loyalty.analytics.kpis import Kpis
+    from loyalty.routing.router import RoutedEvent
+    from tests.support.points import sqs_record
+
+    sales = [RoutedEvent(stage="attributed", customer_id=f"c_k{i}", event=e) for i, e in enumerate(_sales(3))]
+    bundle = RoutedBundle(events=sales[:2]).model_dump_json()
+    records = [
+        sqs_record(bundle, BUNDLE_TYPE, 0),
+        sqs_record(sales[2].model_dump_json(), "order.completed", 1),
+        sqs_record(bundle, BUNDLE_TYPE, 2),
+        sqs_record("{nope", BUNDLE_TYPE, 3),
+    ]
+    result = load_function("aggregate_kpis").handler({"Records": records}, lambda_context)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m3"}]}
+    pos = Kpis().daily(sales[0].event.occurred_at.date())["channels"]["pos"]
+    assert pos["orders"] == 3
+    assert pos["active_customers"] == 3

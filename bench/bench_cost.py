@@ -6,10 +6,12 @@ from the mixed workload of the hot-key bench (per million events of that mix):
 
 - DynamoDB request units by DynamoDB's billing rule (``bench/meter.py``);
 - SQS requests: every send the functions make, plus Lambda's pollers: one ReceiveMessage and one
-  DeleteMessageBatch per 10 messages delivered;
+  DeleteMessageBatch per 10 messages delivered from a queue (until 2026-11-30 the stream records
+  the router reads were charged so too; Lambda's reads of a DynamoDB stream cost nothing);
 - Lambda invocations and GB-seconds: the measured CPU time of each invocation plus
   ``NETWORK_MS_PER_CALL`` per AWS call it made (moto answers in process; DynamoDB and SQS answer
-  over the network), times the template's ``MemorySize`` of the function;
+  over the network), times the template's ``MemorySize`` of the function, at the GB-second
+  price of its ``Architectures`` (arm64, Graviton, is 20% cheaper than x86_64);
 - API Gateway requests (webhooks and API calls), priced as the HTTP API.
 
 Not counted: storage (see docs/architecture.md), CloudWatch logs and metrics, idle SQS long
@@ -29,35 +31,46 @@ PRICES = {
     "dynamodb_read_request_unit": 0.125 / 1e6,
     "lambda_request": 0.20 / 1e6,
     "lambda_gb_second_x86_64": 0.0000166667,
+    "lambda_gb_second_arm64": 0.0000133334,
     "sqs_request": 0.40 / 1e6,
     "http_api_request": 1.00 / 1e6,
     "rest_api_request": 3.50 / 1e6,
 }
 NETWORK_MS_PER_CALL = 6.0
 API_FUNCTIONS = ("IngestWebhookFunction", "StockApiFunction", "PointsApiFunction")
+#: functions fed by the table's stream: Lambda reads a DynamoDB stream at no request charge
+STREAM_FUNCTIONS = ("RouteEventsFunction",)
 ORDERS_ONLY = {"pos_sale": 12, "web_order": 10, "chat_order": 3}
 
 
-def memory_mb() -> dict[str, int]:
-    from devstack.template import load, resources_of
+def functions() -> dict[str, tuple[int, str]]:
+    """Each function's ``MemorySize`` and architecture, as the template sets them (or its Globals)."""
+    from devstack.template import function_property, load, resources_of
 
     template = load()
-    default = int(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
     return {
-        logical: int(fn["Properties"].get("MemorySize", default))
-        for logical, fn in resources_of(template, "AWS::Serverless::Function").items()
+        logical: (
+            int(function_property(template, logical, "MemorySize", 128)),
+            str(function_property(template, logical, "Architectures", ["x86_64"])[0]),
+        )
+        for logical in resources_of(template, "AWS::Serverless::Function")
     }
 
 
 def price(meter: Any, per: int) -> dict[str, Any]:
     """Cost of what ``meter`` counted, scaled to a million of ``per`` events, with its breakdown."""
     scale = 1e6 / per
-    memory = memory_mb()
+    config = functions()
     gb_s = {
-        fn: (meter.cpu_ms[fn] + NETWORK_MS_PER_CALL * meter.aws_calls[fn]) / 1000 * memory[fn] / 1024
+        fn: (meter.cpu_ms[fn] + NETWORK_MS_PER_CALL * meter.aws_calls[fn]) / 1000 * config[fn][0] / 1024
         for fn in meter.invocations
     }
-    pollers = sum(2 * math.ceil(meter.messages[fn] / 10) for fn in meter.invocations if meter.messages[fn])
+    compute_usd = sum(v * PRICES[f"lambda_gb_second_{config[fn][1]}"] for fn, v in gb_s.items()) * scale
+    pollers = sum(
+        2 * math.ceil(meter.messages[fn] / 10)
+        for fn in meter.invocations
+        if meter.messages[fn] and fn not in STREAM_FUNCTIONS
+    )
     sends = meter.sqs_requests.total()
     api = sum(meter.invocations[fn] for fn in API_FUNCTIONS)
     counts = {
@@ -73,7 +86,7 @@ def price(meter: Any, per: int) -> dict[str, Any]:
         "dynamodb_reads": counts["dynamodb_read_units"] * PRICES["dynamodb_read_request_unit"],
         "sqs": counts["sqs_requests"] * PRICES["sqs_request"],
         "lambda_requests": counts["lambda_invocations"] * PRICES["lambda_request"],
-        "lambda_compute": counts["lambda_gb_seconds"] * PRICES["lambda_gb_second_x86_64"],
+        "lambda_compute": compute_usd,
         "api_gateway_http_api": counts["api_requests"] * PRICES["http_api_request"],
     }
     return {
@@ -91,6 +104,7 @@ def price(meter: Any, per: int) -> dict[str, Any]:
         },
         "invocations_by_function": dict(meter.invocations),
         "gb_seconds_by_function_per_event": {fn: round(v / per, 5) for fn, v in sorted(gb_s.items())},
+        "architectures": sorted({config[fn][1] for fn in meter.invocations}),
         "rest_api_instead_would_add_usd": round(counts["api_requests"] * (3.50 - 1.00) / 1e6, 2),
     }
 

@@ -166,35 +166,42 @@ class Meter:
         assert op == model.name, (op, model.name)
         self.ddb_calls[op] += 1
         failed = http_response.status_code >= 400
-        if op in ("PutItem", "UpdateItem", "DeleteItem"):
-            self._charge_write(writes[0], failed, factor=1)
-        elif op == "TransactWriteItems":
-            for write in writes:
-                self._charge_write(write, failed, factor=2)
-        elif op == "GetItem" and not failed:
-            self._charge_read("table", _s(params["Key"]["pk"]), [parsed.get("Item")], params)
-        elif op == "BatchGetItem" and not failed:
-            found = {
-                (_s(i["pk"]), _s(i["sk"])): i for items in parsed.get("Responses", {}).values() for i in items
-            }
-            for request in params["RequestItems"].values():
-                for key in request["Keys"]:
-                    k = (_s(key["pk"]), _s(key["sk"]))
-                    self._charge_read("table", k[0], [found.get(k)], request)
-        elif op == "Query" and not failed:
-            index = params.get("IndexName", "table")
-            pk = (
-                _s(params["ExpressionAttributeValues"][":pk"])
-                if ":pk" in params.get("ExpressionAttributeValues", {})
-                else "?"
-            )
-            self._charge_read(index, pk, parsed.get("Items", []), params, per_item=False)
-        elif op == "TransactGetItems" and not failed:
-            for action, resp in zip(params["TransactItems"], parsed.get("Responses", []), strict=False):
-                pk = _s(action["Get"]["Key"]["pk"])
-                self.rcu[("table", pk)] += 2 * max(1, math.ceil(item_size(resp.get("Item")) / (4 * KB)))
-        elif op == "Scan" and not failed:
-            self._charge_read("scan", "(scan)", parsed.get("Items", []), params, per_item=False)
+        for write in writes:
+            self._charge_write(write, failed, factor=2 if op == "TransactWriteItems" else 1)
+        read = {
+            "GetItem": self._read_get,
+            "BatchGetItem": self._read_batch_get,
+            "Query": self._read_query,
+            "TransactGetItems": self._read_transact_get,
+            "Scan": self._read_scan,
+        }.get(op)
+        if read is not None and not failed:
+            read(params, parsed)
+
+    # -- reads, by operation ------------------------------------------------------------------------
+    def _read_get(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        self._charge_read("table", _s(params["Key"]["pk"]), [parsed.get("Item")], params)
+
+    def _read_batch_get(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        responses = parsed.get("Responses", {}).values()
+        found = {(_s(i["pk"]), _s(i["sk"])): i for items in responses for i in items}
+        for request in params["RequestItems"].values():
+            for key in request["Keys"]:
+                k = (_s(key["pk"]), _s(key["sk"]))
+                self._charge_read("table", k[0], [found.get(k)], request)
+
+    def _read_query(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        values = params.get("ExpressionAttributeValues", {})
+        pk = _s(values[":pk"]) if ":pk" in values else "?"
+        self._charge_read(params.get("IndexName", "table"), pk, parsed.get("Items", []), params)
+
+    def _read_transact_get(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        for action, resp in zip(params["TransactItems"], parsed.get("Responses", []), strict=False):
+            pk = _s(action["Get"]["Key"]["pk"])
+            self.rcu[("table", pk)] += 2 * max(1, math.ceil(item_size(resp.get("Item")) / (4 * KB)))
+
+    def _read_scan(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        self._charge_read("scan", "(scan)", parsed.get("Items", []), params)
 
     def _charge_write(
         self, write: tuple[dict[str, Any], dict[str, Any] | None], failed: bool, *, factor: int
@@ -232,8 +239,6 @@ class Meter:
         pk: str,
         items: list[dict[str, Any] | None],
         params: dict[str, Any],
-        *,
-        per_item: bool = True,
     ) -> None:
         factor = 1.0 if params.get("ConsistentRead") else 0.5
         size = sum(item_size(i) for i in items)

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from loyalty.analytics.kpis import Kpis
 from loyalty.errors import TransientError
 from loyalty.observability import logger, metrics
-from loyalty.routing.router import RoutedEvent
+from loyalty.queue import kind_of
+from loyalty.routing.router import BUNDLE_TYPE, RoutedBundle, RoutedEvent
 from loyalty.settings import requires
 
 
@@ -24,7 +25,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dic
     batch: list[RoutedEvent] = []
     for record in event["Records"]:
         try:
-            batch.append(RoutedEvent.model_validate_json(record["body"]))
+            if kind_of(record) == BUNDLE_TYPE:  # several routed events in one message
+                batch.extend(RoutedBundle.model_validate_json(record["body"]).events)
+            else:
+                batch.append(RoutedEvent.model_validate_json(record["body"]))
             ids.append(record["messageId"])
         except ValidationError as err:  # malformed: fails alone -> retried -> DLQ
             logger.warning("malformed message", extra={"message_id": record["messageId"], "error": str(err)})

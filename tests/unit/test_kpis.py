@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from devstack.template import Resolver
 from loyalty.analytics.kpis import Kpis, counters_for
+from loyalty.errors import TransientError
 from loyalty.ingest.service import normalise_delivery
 from loyalty.models.events import ChannelEvent
 from loyalty.routing.router import RoutedEvent
@@ -208,24 +209,24 @@ def test_batches_with_duplicates_count_each_event_once(stack: Resolver, plan: li
     assert {s: v["active_customers"] for s, v in stores.items()} == {s: len(c) for s, c in by_store.items()}
 
 
+def _deliver(batch: list[RoutedEvent]) -> int:
+    """Count a batch as the queue does: a batch handed back (TransientError) is delivered again."""
+    while True:
+        try:
+            return sum(Kpis().apply_batch(batch))
+        except TransientError:
+            continue
+
+
 def test_concurrent_batches_count_every_event_once(stack: Resolver) -> None:
     from concurrent.futures import ThreadPoolExecutor
-
-    from loyalty.errors import TransientError
 
     # Given 40 sales delivered twice each, by four workers at the same time
     sales = _sales(40)
     batches = [sales[i : i + 10] for i in range(0, 40, 10)] * 2
 
-    def work(batch: list[RoutedEvent]) -> int:
-        while True:  # what SQS does with a batch handed back: deliver it again
-            try:
-                return sum(Kpis().apply_batch(batch))
-            except TransientError:
-                continue
-
     with ThreadPoolExecutor(max_workers=4) as pool:
-        counted = sum(pool.map(work, batches))
+        counted = sum(pool.map(_deliver, batches))
     # Then each is counted once
     assert counted == 40
     day = Kpis().daily(sales[0].event.occurred_at.date())
@@ -257,3 +258,52 @@ def test_range_api_days_totals_and_store_filter(stack: Resolver) -> None:
     assert get({"from": "2026-11-22", "to": "2026-11-20"})[0] == 422
     assert get({"from": "nope", "to": "2026-11-20"})[0] == 422
     assert get({"to": "2026-11-20"})[0] == 422
+
+
+def test_one_day_item_per_customer_counts_its_events_once_under_races(stack: Resolver) -> None:
+    """The customer's day item (``KPIACT#<day>``) is the marker of its events and of its places:
+    duplicates, any order and concurrent batches still count each event and place once."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loyalty.store.table import Table
+
+    # Given 30 sales of 4 customers in two stores, and 10 web orders of the same customers
+    sales = _sales(30, day="2026-10-05")
+    web = [
+        _routed(
+            _event("web", "web_order_paid.json", id=f"wh_race_{i}").model_copy(
+                update={"occurred_at": sales[0].event.occurred_at}
+            ),
+            f"c_{i % 4}",
+        )
+        for i in range(10)
+    ]
+    for i, routed in enumerate(sales):
+        sales[i] = routed.model_copy(update={"customer_id": f"c_{i % 4}"})
+    events = sales + web
+    # each delivered three times, shuffled, in batches of 1 to 12, by four workers at once
+    deliveries = events * 3
+    random.Random(16).shuffle(deliveries)
+    batches, rng, at = [], random.Random(5), 0
+    while at < len(deliveries):
+        size = rng.randint(1, 12)
+        batches.append(deliveries[at : at + size])
+        at += size
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        counted = sum(pool.map(_deliver, batches))
+    # Then every event is counted once, and each customer is active once per place
+    assert counted == len(events)
+    day = Kpis().daily(sales[0].event.occurred_at.date())
+    assert day["channels"]["pos"]["orders"] == 30
+    assert day["channels"]["pos"]["active_customers"] == 4
+    assert day["channels"]["web"]["events"] == 10
+    assert day["channels"]["web"]["active_customers"] == 4
+    assert {s: v["active_customers"] for s, v in day["stores"].items()} == {"MAD-SOL": 2, "BCN-DIAG": 2}
+    # And each customer has ONE day item holding its events and its 3 places
+    for customer in ("c_0", "c_1", "c_2", "c_3"):
+        items = list(Table().query_all(f"CUST#{customer}", sk_prefix="KPIACT#", consistent=True))
+        assert len(items) == 1
+        assert len(items[0]["events"]) == sum(e.customer_id == customer for e in events)
+        assert len(items[0]["places"]) == 3

@@ -67,12 +67,28 @@ def send(queue_url: str, envelope: Envelope) -> None:
 
 def send_batch(queue_url: str, envelopes: Sequence[Envelope]) -> None:
     """Send in batches of ten; already-sent entries of a failed batch are harmless (idempotent)."""
+    unsent = send_each(queue_url, envelopes)
+    if unsent:
+        raise TransientError(f"queue {queue_url.rsplit('/', 1)[-1]} refused {len(unsent)} messages")
+
+
+def send_each(queue_url: str, envelopes: Sequence[Envelope]) -> list[int]:
+    """Send in batches of ten (one request per ten); the indexes of the envelopes SQS did not take.
+
+    A request that fails as a whole (throttling, an outage) leaves its ten unsent; the caller
+    reports what it carried for retry (consumers are idempotent, so a resend is harmless).
+    """
+    unsent: list[int] = []
     for start in range(0, len(envelopes), BATCH):
         chunk = envelopes[start : start + BATCH]
-        entries = [{"Id": str(i), **e.to_entry()} for i, e in enumerate(chunk)]
-        failed = _call("send_message_batch", queue_url, Entries=entries).get("Failed")
-        if failed:
-            raise TransientError(f"queue {queue_url.rsplit('/', 1)[-1]} refused {len(failed)} messages")
+        entries = [{"Id": str(start + i), **e.to_entry()} for i, e in enumerate(chunk)]
+        try:
+            failed = _call("send_message_batch", queue_url, Entries=entries).get("Failed") or []
+        except TransientError:
+            unsent.extend(range(start, start + len(chunk)))
+            continue
+        unsent.extend(int(f["Id"]) for f in failed)
+    return sorted(unsent)
 
 
 def delay(queue_url: str, receipt_handle: str, seconds: int) -> None:
@@ -80,4 +96,4 @@ def delay(queue_url: str, receipt_handle: str, seconds: int) -> None:
     _call("change_message_visibility", queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
 
 
-__all__ = ["Envelope", "delay", "kind_of", "send", "send_batch"]
+__all__ = ["Envelope", "delay", "kind_of", "send", "send_batch", "send_each"]

@@ -7,9 +7,11 @@ Items (docs/data-model.md, "KPIs"):
   ``showrooming``. A batch of events adds its sums to ONE shard (``KPI_SHARDS`` of them, picked
   by the batch's first event id), so no partition takes more than its share of the day's traffic;
   a read sums the shards (one query per shard covers any range of days).
-- ``EVENT#<id>`` / ``KPI``: the event was counted (in the same transaction as the counters).
-- ``CUST#<id>`` / ``KPIACT#<day>#CH#<channel>`` (and ``#ST#<store>``): the customer was active
-  there that day (put-if-absent in the same transaction as the ``active_customers`` increment).
+- ``CUST#<id>`` / ``KPIACT#<day>``: ONE item per customer and day, the events of that customer
+  counted that day (``events``, short tags) and the places it was active at (``places``:
+  ``CH#<channel>``, ``ST#<store>``), put at the version read in the same transaction as the
+  counters: the exactly-once marker of an attributed event AND its active-customer marker.
+- ``EVENT#<id>`` / ``KPI``: an event without a customer was counted (same transaction).
 - ``CUST#<id>`` / ``KPIVIEW#<sku>``: the last time the customer looked at a SKU online or in store,
   for ROPO (research online, purchase offline) and showrooming (look in store, buy online).
 """
@@ -17,19 +19,19 @@ Items (docs/data-model.md, "KPIs"):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from loyalty.customers import customer_pk
-from loyalty.errors import Conflict, InvalidInput, Unprocessable
+from loyalty.errors import Conflict, InvalidInput, TransientError, Unprocessable
 from loyalty.models.events import ChannelEvent, EventType, OrderPayload, RefundPayload
 from loyalty.routing.router import RoutedEvent
 from loyalty.settings import get_settings
-from loyalty.store.table import Item, Table, TransactionCancelled, tx_put_new, tx_update
+from loyalty.store.table import Item, Table, TransactionCancelled, tx_put, tx_put_new, tx_update
 
 RESEARCH_WINDOW = timedelta(days=30)
 ONLINE = frozenset({"web", "app"})
@@ -38,6 +40,8 @@ KPI_SHARDS = 32
 #: actions of one transaction (DynamoDB's limit is 100)
 MAX_ACTIONS = 100
 MAX_RANGE_DAYS = 92
+#: reads and writes of one chunk before the batch is handed back (TransientError)
+MAX_ATTEMPTS = 10
 
 
 def _minor(amount: Decimal) -> int:
@@ -86,21 +90,51 @@ def _add(pk: str, sk: str, increments: dict[str, int]) -> dict[str, Any]:
 
 @dataclass
 class _Contribution:
-    """What one event adds: its marker, its counters per item, and its active-customer markers."""
+    """What one event adds: its counters per item, and where its customer was active that day.
+
+    An event with a customer is marked counted in that customer's day item (``active_key``); one
+    without carries its own ``EVENT#<id>`` / ``KPI`` marker.
+    """
 
     index: int
-    marker: dict[str, Any]
+    event_id: str
+    day: str
     counters: dict[str, dict[str, int]]  # counters item sk -> increments
-    active: dict[str, dict[str, Any]] = field(default_factory=dict)  # counters sk -> active marker
+    places: list[str]
+    expires_at: int
+    customer_id: str | None = None
 
-    def actions(self) -> int:
-        return 1 + len(self.active)
+    @property
+    def active_key(self) -> tuple[str, str]:
+        assert self.customer_id
+        return customer_pk(self.customer_id), f"KPIACT#{self.day}"
+
+    def marker(self) -> dict[str, Any]:
+        return {
+            "pk": f"EVENT#{self.event_id}",
+            "sk": "KPI",
+            "entity": "kpi_marker",
+            "expires_at": self.expires_at,
+        }
 
 
 def _merge(into: dict[str, dict[str, int]], sk: str, increments: dict[str, int]) -> None:
     target = into.setdefault(sk, {})
     for name, value in increments.items():
         target[name] = target.get(name, 0) + value
+
+
+def _put_at_version(item: Item, existed: bool) -> dict[str, Any]:
+    """Put a customer's day item if it is still at the version read (absent, if it was)."""
+    if not existed:
+        return tx_put(item, "attribute_not_exists(pk)")
+    return tx_put(item, "#v = :v", names={"#v": "version"}, values={":v": item["version"] - 1})
+
+
+def event_tag(event_id: str) -> str:
+    """The short form of an event id kept in a customer's day item (48 bits: no collision among
+    the few events of one customer and day, and the item stays well under 1 KB)."""
+    return hashlib.sha256(event_id.encode()).hexdigest()[:12]
 
 
 class Kpis:
@@ -114,10 +148,12 @@ class Kpis:
     def apply_batch(self, batch: Sequence[RoutedEvent]) -> list[bool]:
         """Count each event once (False for those counted already), summing the batch per item.
 
-        Each transaction holds the events' markers, their active-customer markers and ONE ``ADD``
-        per counters item with the sum of the events it carries. A refused marker (a redelivered
-        event, an already active customer) is taken out with what it brought and the rest is
-        written again: a transaction is all or nothing, so an event is never half counted.
+        Each transaction holds ONE item per customer and day (``KPIACT#<day>``: the events of
+        that customer counted that day and the places it was active at, put at the version read),
+        the markers of events without a customer, and ONE ``ADD`` per counters item with the sum
+        of the events it carries. A transaction is all or nothing, so an event is never half
+        counted; a lost race (a version moved, a marker exists) reads again and drops what was
+        counted meanwhile.
         """
         results = [False] * len(batch)
         for routed in batch:  # first, so that a sale in the same batch sees the view
@@ -127,7 +163,6 @@ class Kpis:
             ):
                 self._remember_view(routed.customer_id, routed.event)
         seen: set[str] = set()
-        active_seen: set[tuple[str, str]] = set()
         chunk: list[_Contribution] = []
         for i, routed in enumerate(batch):
             if routed.event.event_id in seen:
@@ -136,11 +171,7 @@ class Kpis:
             contribution = self._contribution(i, routed)
             if chunk and self._actions([*chunk, contribution]) > MAX_ACTIONS:
                 self._write(chunk, results)
-                chunk, active_seen = [], set()
-            for sk, marker in list(contribution.active.items()):  # one marker per item and transaction
-                if (marker["pk"], marker["sk"]) in active_seen:
-                    del contribution.active[sk]
-                active_seen.add((marker["pk"], marker["sk"]))
+                chunk = []
             chunk.append(contribution)
         if chunk:
             self._write(chunk, results)
@@ -156,67 +187,87 @@ class Kpis:
         store = getattr(event.payload, "store_id", None)
         if store:
             places.append(f"ST#{store}")
-        marker = {
-            "pk": f"EVENT#{event.event_id}",
-            "sk": "KPI",
-            "entity": "kpi_marker",
-            "expires_at": _ttl(event),
-        }
-        contribution = _Contribution(index, marker, {f"D#{day}#{p}": dict(increments) for p in places})
-        if routed.customer_id:
-            for place in places:
-                contribution.active[f"D#{day}#{place}"] = {
-                    "pk": customer_pk(routed.customer_id),
-                    "sk": f"KPIACT#{day}#{place}",
-                    "entity": "kpi_active",
-                    "expires_at": _ttl(event),
-                }
-        return contribution
+        return _Contribution(
+            index,
+            event.event_id,
+            day,
+            {f"D#{day}#{p}": dict(increments) for p in places},
+            places,
+            _ttl(event),
+            routed.customer_id,
+        )
 
     @staticmethod
-    def _sums(chunk: Iterable[_Contribution]) -> dict[str, dict[str, int]]:
-        sums: dict[str, dict[str, int]] = {}
-        for contribution in chunk:
-            for sk, increments in contribution.counters.items():
-                _merge(sums, sk, increments)
-            for sk in contribution.active:
-                _merge(sums, sk, {"active_customers": 1})
-        return sums
+    def _actions(chunk: list[_Contribution]) -> int:
+        items = {c.active_key if c.customer_id else ("EVENT", c.event_id) for c in chunk}
+        counters = {sk for c in chunk for sk in c.counters}
+        return len(items) + len(counters)
 
-    def _actions(self, chunk: list[_Contribution]) -> int:
-        return sum(c.actions() for c in chunk) + len(self._sums(chunk))
+    def _plan(
+        self, chunk: list[_Contribution], current: dict[tuple[str, str], Item]
+    ) -> tuple[list[_Contribution], dict[tuple[str, str], Item], dict[str, dict[str, int]]]:
+        """The events still to count, the customer day items to put, and the counter sums."""
+        live: list[_Contribution] = []
+        days: dict[tuple[str, str], Item] = {}
+        sums: dict[str, dict[str, int]] = {}
+        for c in chunk:
+            if c.customer_id:
+                key = c.active_key
+                old = current.get(key, {})
+                item = days.get(key) or {
+                    "pk": key[0],
+                    "sk": key[1],
+                    "entity": "kpi_active",
+                    "day": c.day,
+                    "events": list(old.get("events", [])),
+                    "places": list(old.get("places", [])),
+                    "version": int(old.get("version", 0)) + 1,
+                    "expires_at": c.expires_at,
+                }
+                tag = event_tag(c.event_id)
+                if tag in item["events"]:
+                    continue  # counted before
+                item["events"].append(tag)
+                for place in c.places:
+                    if place not in item["places"]:
+                        item["places"].append(place)
+                        _merge(sums, f"D#{c.day}#{place}", {"active_customers": 1})
+                days[key] = item
+            live.append(c)
+            for sk, increments in c.counters.items():
+                _merge(sums, sk, increments)
+        return live, days, sums
 
     def _write(self, chunk: list[_Contribution], results: list[bool]) -> None:
-        pk = shard_pk(shard_of(chunk[0].marker["pk"]))
-        while chunk:
-            markers: list[tuple[_Contribution, str | None]] = []
-            actions: list[dict[str, Any]] = []
-            for contribution in chunk:
-                markers.append((contribution, None))
-                actions.append(tx_put_new(contribution.marker))
-                for sk, active in contribution.active.items():
-                    markers.append((contribution, sk))
-                    actions.append(tx_put_new(active))
-            actions.extend(_add(pk, sk, inc) for sk, inc in sorted(self._sums(chunk).items()))
-            try:
-                self.table.transact(actions)
-            except TransactionCancelled as err:
-                refused = [
-                    markers[i]
-                    for i, reason in enumerate(err.reasons[: len(markers)])
-                    if reason == "ConditionalCheckFailed"
-                ]
-                if not refused or any(r not in ("None", "ConditionalCheckFailed") for r in err.reasons):
-                    raise
-                duplicates = {id(c) for c, sk in refused if sk is None}
-                for refused_by, active_sk in refused:
-                    if active_sk is not None:
-                        refused_by.active.pop(active_sk, None)
-                chunk = [c for c in chunk if id(c) not in duplicates]
-                continue
-            for contribution in chunk:
-                results[contribution.index] = True
-            return
+        for _ in range(MAX_ATTEMPTS):
+            live, refused = self._attempt(chunk)
+            if refused is None:
+                for c in live:
+                    results[c.index] = True
+                return
+            chunk = [c for c in chunk if id(c) not in refused]  # counted before: drop them
+        raise TransientError(f"KPIs of {len(chunk)} events: too many concurrent changes, retry")
+
+    def _attempt(self, chunk: list[_Contribution]) -> tuple[list[_Contribution], set[int] | None]:
+        """Read the customers' day items and write the chunk at those versions: (the events
+        counted, None), or (_, the refused markers) when a race lost and the chunk must be read again."""
+        keys = sorted({c.active_key for c in chunk if c.customer_id})
+        current = {(i["pk"], i["sk"]): i for i in self.table.batch_get(keys)} if keys else {}
+        live, days, sums = self._plan(chunk, current)
+        if not live:
+            return [], None
+        markers = [c for c in live if not c.customer_id]
+        actions = [tx_put_new(c.marker()) for c in markers]
+        actions.extend(_put_at_version(item, key in current) for key, item in sorted(days.items()))
+        pk = shard_pk(shard_of(f"EVENT#{chunk[0].event_id}"))
+        actions.extend(_add(pk, sk, inc) for sk, inc in sorted(sums.items()))
+        try:
+            self.table.transact(actions)
+        except TransactionCancelled as err:
+            if any(r not in ("None", "ConditionalCheckFailed") for r in err.reasons):
+                raise
+            return live, {id(markers[i]) for i, r in enumerate(err.reasons[: len(markers)]) if r != "None"}
+        return live, None
 
     def _remember_view(self, customer_id: str, event: ChannelEvent) -> None:
         sku = getattr(event.payload, "sku", None)

@@ -7,6 +7,7 @@ docs/data-model.md, "Points"), except accrual rules (``PTSRULE``) and job cursor
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -43,28 +44,21 @@ def entry_sk(version: int, index: int) -> str:
     return f"PTS#E#{version:012d}#{index:02d}"
 
 
-def lot_sk(order_id: str) -> str:
-    return f"PTS#LOT#{order_id}"
+def _keyed(prefix: str) -> Callable[[str], str]:
+    """The sort key of an item kind named by one id: ``PTS#<prefix>#<id>``."""
+    return lambda key: f"PTS#{prefix}#{key}"
 
 
-def dedupe_sk(key: str) -> str:
-    return f"PTS#EV#{key}"
-
-
-def waiting_sk(order_id: str) -> str:
-    return f"PTS#WAIT#{order_id}"
-
-
-def redemption_sk(redemption_id: str) -> str:
-    return f"PTS#RDM#{redemption_id}"
+#: ``PTS#LOT#<order_id>``, ``PTS#EV#<event_id>``, ``PTS#WAIT#<order_id>``, ``PTS#RDM#<redemption_id>``
+lot_sk, dedupe_sk, waiting_sk, redemption_sk = (_keyed(p) for p in ("LOT", "EV", "WAIT", "RDM"))
 
 
 def tier_change_sk(at: datetime) -> str:
-    return f"PTS#TIER#{at.isoformat()}"
+    return _keyed("TIER")(at.isoformat())
 
 
 def expiring_sk(run_day: date) -> str:
-    return f"PTS#EXPIRING#{run_day.isoformat()}"
+    return _keyed("EXPIRING")(run_day.isoformat())
 
 
 def merge_sk(merge_id: str, absorbed_id: str, kind: str) -> str:

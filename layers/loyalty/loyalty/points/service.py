@@ -155,6 +155,9 @@ class PointsService:
             book = self.store.load(self.store.resolve(book.redirect_to), now, [payload.order_id])
         customer_id = book.balance.customer_id
         if isinstance(payload, OrderPayload):
+            lot = book.lots.get(payload.order_id)
+            if lot is not None and lot.event_id == event.event_id:
+                return "duplicate"  # the order's lot is this event's own record
             outcome = self._earn(book, routed, payload)
         else:
             outcome = self._refund(book, routed, payload)
@@ -162,7 +165,10 @@ class PointsService:
         if not book.changed:
             recorded = self.store.record_outcome(customer_id, event.event_id, outcome, now, retention)
             return outcome if recorded else "duplicate"
-        book.puts.append((self.store.dedupe_item(customer_id, event.event_id, outcome, now, retention), True))
+        if outcome != "earned":  # an earning's new lot (put at the balance's version) is its dedupe key
+            book.puts.append(
+                (self.store.dedupe_item(customer_id, event.event_id, outcome, now, retention), True)
+            )
         try:
             self.store.commit([book])
         except AlreadyApplied:

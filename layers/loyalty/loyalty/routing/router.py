@@ -45,21 +45,41 @@ class RoutedEvent(BaseModel):
     event: ChannelEvent
 
 
+#: the ``type`` attribute of a message carrying several routed events (``RoutedBundle``)
+BUNDLE_TYPE = "routed.bundle"
+#: routed events per bundle (a message stays far below SQS's size limit)
+BUNDLE_SIZE = 10
+
+
+class RoutedBundle(BaseModel):
+    """Several routed events of one stream batch in one message, for a concern that applies each
+    one idempotently (points, analytics): fewer messages, so fewer sends and polls."""
+
+    events: list[RoutedEvent]
+
+
 @dataclass(frozen=True)
 class Route:
     concern: str
     queue_setting: str
     wants: Callable[[Stage, ChannelEvent], bool]
+    bundles: bool = False  # its consumer takes ``RoutedBundle`` messages too
 
 
 ROUTES: tuple[Route, ...] = (
     Route("identity", "identity_queue_url", lambda stage, e: stage == "recorded" and bool(e.identifiers)),
     Route("stock", "stock_queue_url", lambda stage, e: stage == "recorded" and e.type in STOCK_TYPES),
-    Route("points", "points_queue_url", lambda stage, e: stage == "attributed" and e.type in POINTS_TYPES),
+    Route(
+        "points",
+        "points_queue_url",
+        lambda stage, e: stage == "attributed" and e.type in POINTS_TYPES,
+        bundles=True,
+    ),
     Route(
         "analytics",
         "analytics_queue_url",
         lambda stage, e: stage == "attributed" or (stage == "recorded" and not e.identifiers),
+        bundles=True,
     ),
     # messaging (issue 15): a provider's bounce marks the address undeliverable (loyalty.notify.feedback)
     Route(

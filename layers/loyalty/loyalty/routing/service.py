@@ -1,14 +1,27 @@
-"""Send one stream record's routed messages to the concern queues."""
+"""Send stream records' routed messages to the concern queues: one request per queue and ten."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from loyalty import queue
+from loyalty.errors import TransientError
 from loyalty.models.reservations import ReservationLapsed
-from loyalty.routing.router import QUEUE_SETTINGS, Message, RoutedEvent, plan
+from loyalty.routing.router import (
+    BUNDLE_SIZE,
+    BUNDLE_TYPE,
+    QUEUE_SETTINGS,
+    ROUTES,
+    Message,
+    RoutedBundle,
+    RoutedEvent,
+    plan,
+)
 from loyalty.settings import get_settings
+
+Image = Mapping[str, Any] | None
 
 
 def _type_of(message: Message) -> str:
@@ -19,14 +32,73 @@ def _type_of(message: Message) -> str:
     return f"customer.{message.kind}d"
 
 
-def route_record(new_image: Mapping[str, Any] | None, old_image: Mapping[str, Any] | None) -> list[str]:
-    """Route one record (images already deserialised); returns the queue urls written to.
+@dataclass
+class Routing:
+    """What a batch of records became: the queues each record was sent to, and the records to retry."""
 
-    A failure raises, so the stream batch reports this record and the stream retries it;
-    consumers are idempotent by event id, so a message sent twice is applied once.
+    sent: dict[int, list[str]] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)  # record index -> why
+
+
+def route_records(changes: Sequence[tuple[Image, Image]]) -> Routing:
+    """Route a batch of records (images already deserialised), grouped per destination queue.
+
+    Each queue gets ``SendMessageBatch`` requests of up to ten messages (instead of one
+    ``SendMessage`` per message); a queue whose consumer takes bundles (points, analytics) gets
+    the batch's routed events ``BUNDLE_SIZE`` to a message (a lone event goes as itself). A
+    record is reported failed when it could not be planned or when any message carrying it was
+    not taken; it is retried whole, and consumers are idempotent by event id, so what did go
+    through is applied once.
     """
-    sent = []
-    for url, message in plan(new_image, old_image, get_settings(*QUEUE_SETTINGS)):
-        queue.send(url, queue.Envelope.of(message, _type_of(message)))
-        sent.append(url.rsplit("/", 1)[-1])
-    return sent
+    settings = get_settings(*QUEUE_SETTINGS)
+    bundled = {getattr(settings, r.queue_setting) for r in ROUTES if r.bundles}
+    result = Routing()
+    by_queue: dict[str, list[tuple[int, Message]]] = {}
+    for index, (new, old) in enumerate(changes):
+        try:
+            pairs = plan(new, old, settings)
+        except (ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
+            result.failed[index] = f"unroutable: {err}"
+            continue
+        for url, message in pairs:
+            by_queue.setdefault(url, []).append((index, message))
+    for url, items in by_queue.items():
+        envelopes = _bundled(items) if url in bundled else [([i], _envelope(m)) for i, m in items]
+        name = url.rsplit("/", 1)[-1]
+        unsent = set(queue.send_each(url, [envelope for _, envelope in envelopes]))
+        for position, (indexes, _) in enumerate(envelopes):
+            for index in indexes:
+                if position in unsent:
+                    result.failed.setdefault(index, f"queue {name} did not take its message")
+                elif name not in result.sent.setdefault(index, []):
+                    result.sent[index].append(name)
+    for index in result.failed:
+        result.sent.pop(index, None)
+    return result
+
+
+def _envelope(message: Message) -> queue.Envelope:
+    return queue.Envelope.of(message, _type_of(message))
+
+
+def _bundled(items: list[tuple[int, Message]]) -> list[tuple[list[int], queue.Envelope]]:
+    """Routed events ``BUNDLE_SIZE`` to a message (with the records they came from); others alone."""
+    out: list[tuple[list[int], queue.Envelope]] = []
+    events = [(i, m) for i, m in items if isinstance(m, RoutedEvent)]
+    out.extend(([i], _envelope(m)) for i, m in items if not isinstance(m, RoutedEvent))
+    for start in range(0, len(events), BUNDLE_SIZE):
+        chunk = events[start : start + BUNDLE_SIZE]
+        if len(chunk) == 1:
+            out.append(([chunk[0][0]], _envelope(chunk[0][1])))
+            continue
+        bundle = RoutedBundle(events=[m for _, m in chunk if isinstance(m, RoutedEvent)])
+        out.append(([i for i, _ in chunk], queue.Envelope.of(bundle, BUNDLE_TYPE)))
+    return out
+
+
+def route_record(new_image: Image, old_image: Image) -> list[str]:
+    """Route one record; returns the queue names written to (TransientError when one failed)."""
+    result = route_records([(new_image, old_image)])
+    if result.failed:
+        raise TransientError(result.failed[0])
+    return result.sent.get(0, [])

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
-from loyalty.settings import requires
 from loyalty.queue import kind_of
+from loyalty.settings import requires
 from loyalty.stock.service import StockService
 
 processor = BatchProcessor(event_type=EventType.SQS)

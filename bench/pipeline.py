@@ -92,6 +92,17 @@ class Person:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"device-{self.n}"))
 
 
+def _chat_envelope(seq: int, p: Person, when: str) -> dict[str, Any]:
+    """What every message of the chat channel carries (WhatsApp, one conversation per person)."""
+    return {
+        "message_id": f"wamid.bench{seq}",
+        "platform": "whatsapp",
+        "conversation_id": f"conv-{p.n}",
+        "timestamp": when,
+        "from": {"phone": p.phone},
+    }
+
+
 class Workload:
     """Generates the mix's documents; remembers sales so that returns refer to one."""
 
@@ -192,11 +203,7 @@ class Workload:
             }
         if kind == "chat_order":
             return "chat", {
-                "message_id": f"wamid.bench{s}",
-                "platform": "whatsapp",
-                "conversation_id": f"conv-{p.n}",
-                "timestamp": when,
-                "from": {"phone": p.phone},
+                **_chat_envelope(s, p, when),
                 "type": "order",
                 "order": {
                     "order_id": f"WA-B{s}",
@@ -211,11 +218,7 @@ class Workload:
             }
         if kind == "chat_message":
             return "chat", {
-                "message_id": f"wamid.bench{s}",
-                "platform": "whatsapp",
-                "conversation_id": f"conv-{p.n}",
-                "timestamp": when,
-                "from": {"phone": p.phone},
+                **_chat_envelope(s, p, when),
                 "type": "text",
                 "text": {"body": "¿Tenéis la chaqueta M?"},
             }

@@ -180,39 +180,49 @@ def _sms_identity(value: str) -> str:
     return f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:{kind}/{value}" if kind != "*" else "*"
 
 
+def _dynamodb_resources(action: str, p: dict[str, Any]) -> list[tuple[str, str]] | None:
+    if "TransactItems" in p:
+        return [(f"dynamodb:{TRANSACT[i['Action']]}", _table_arn(i["TableName"])) for i in p["TransactItems"]]
+    if "RequestItems" in p:
+        return [(action, _table_arn(t)) for t in p["RequestItems"]]
+    if "TableName" in p:
+        return [(action, _table_arn(p["TableName"], p.get("IndexName")))]
+    return None
+
+
+def _secret_arn(secret: str) -> str:
+    return (
+        secret
+        if secret.startswith("arn:")
+        else f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}-??????"
+    )
+
+
+#: the resource each service's call names (None: the call names none of it: action on "*")
+_RESOURCE_OF: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "sqs": lambda p: (
+        _queue_arn(p.get("QueueUrl") or p["QueueName"]) if ("QueueUrl" in p or "QueueName" in p) else None
+    ),
+    "secretsmanager": lambda p: _secret_arn(p["SecretId"]) if "SecretId" in p else None,
+    "sns": lambda p: p.get("TargetArn") or p.get("TopicArn") or p.get("PlatformApplicationArn") or "*",
+    "ses": lambda p: (
+        f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{p['FromEmailAddress']}"
+        if "FromEmailAddress" in p
+        else None
+    ),
+    "sms-voice": lambda p: _sms_identity(p["OriginationIdentity"]) if "OriginationIdentity" in p else None,
+}
+
+
 def requests_of(record: dict[str, Any]) -> list[tuple[str, str]]:
     """The (IAM action, resource ARN) pairs AWS authorises for one recorded call."""
     service, op, p = record["service"], record["operation"], record["params"]
     action = SAME_AS.get(f"{service}:{op}", f"{service}:{op}")
-    if service == "dynamodb":
-        if "TransactItems" in p:
-            return [
-                (f"dynamodb:{TRANSACT[i['Action']]}", _table_arn(i["TableName"])) for i in p["TransactItems"]
-            ]
-        if "RequestItems" in p:
-            return [(action, _table_arn(t)) for t in p["RequestItems"]]
-        if "TableName" in p:
-            return [(action, _table_arn(p["TableName"], p.get("IndexName")))]
-    if service == "sqs" and ("QueueUrl" in p or "QueueName" in p):
-        return [(action, _queue_arn(p.get("QueueUrl") or p["QueueName"]))]
-    if service == "secretsmanager" and "SecretId" in p:
-        secret = p["SecretId"]
-        return [
-            (
-                action,
-                secret
-                if secret.startswith("arn:")
-                else f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}-??????",
-            )
-        ]
-    if service == "sns":
-        target = p.get("TargetArn") or p.get("TopicArn") or p.get("PlatformApplicationArn") or "*"
-        return [(action, target)]
-    if service == "ses" and "FromEmailAddress" in p:
-        return [(action, f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{p['FromEmailAddress']}")]
-    if service == "sms-voice" and "OriginationIdentity" in p:
-        return [(action, _sms_identity(p["OriginationIdentity"]))]
-    return [(action, "*")]
+    found = _dynamodb_resources(action, p) if service == "dynamodb" else None
+    if found is not None:
+        return found
+    resource = _RESOURCE_OF[service](p) if service in _RESOURCE_OF else None
+    return [(action, resource or "*")]
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from loyalty.models.events import (
-    CancelPayload,
-    Channel,
-    ChannelEvent,
-    EventType,
-    OrderLine,
-    OrderPayload,
-    RefundLine,
-    RefundPayload,
-)
+from loyalty.models import events as ev
 from loyalty.routing.router import RoutedEvent
 
 
@@ -24,7 +15,7 @@ def order_event(
     order_id: str,
     lines: list[tuple[str, int, str]],
     *,
-    channel: Channel = Channel.WEB,
+    channel: ev.Channel = ev.Channel.WEB,
     occurred_at: datetime,
     currency: str = "EUR",
     event_id: str | None = None,
@@ -32,20 +23,20 @@ def order_event(
 ) -> RoutedEvent:
     """A completed order; ``lines`` are (sku, quantity, unit price) with line ids 1, 2, ..."""
     order_lines = [
-        OrderLine(line_id=str(i), sku=sku, quantity=qty, unit_price=Decimal(price), category=category)
+        ev.OrderLine(line_id=str(i), sku=sku, quantity=qty, unit_price=Decimal(price), category=category)
         for i, (sku, qty, price) in enumerate(lines, start=1)
     ]
     total = sum((line.total for line in order_lines), Decimal(0))
     return RoutedEvent(
         stage="attributed",
         customer_id=customer_id,
-        event=ChannelEvent(
+        event=ev.ChannelEvent(
             event_id=event_id or f"ev-{order_id}",
             channel=channel,
-            type=EventType.ORDER_COMPLETED,
+            type=ev.EventType.ORDER_COMPLETED,
             occurred_at=occurred_at,
             source_event_id=f"src-{order_id}",
-            payload=OrderPayload(
+            payload=ev.OrderPayload(
                 order_id=order_id, currency=currency, total=total, lines=order_lines, location_id="WH-1"
             ),
         ),
@@ -58,7 +49,7 @@ def refund_event(
     refund_id: str,
     lines: list[tuple[str, str, int]],
     *,
-    channel: Channel = Channel.WEB,
+    channel: ev.Channel = ev.Channel.WEB,
     occurred_at: datetime,
     amount: str = "0",
 ) -> RoutedEvent:
@@ -66,18 +57,18 @@ def refund_event(
     return RoutedEvent(
         stage="attributed",
         customer_id=customer_id,
-        event=ChannelEvent(
+        event=ev.ChannelEvent(
             event_id=f"ev-{order_id}-{refund_id}",
             channel=channel,
-            type=EventType.ORDER_REFUNDED,
+            type=ev.EventType.ORDER_REFUNDED,
             occurred_at=occurred_at,
             source_event_id=f"src-{refund_id}",
-            payload=RefundPayload(
+            payload=ev.RefundPayload(
                 order_id=order_id,
                 refund_id=refund_id,
                 currency="EUR",
                 amount=Decimal(amount),
-                lines=[RefundLine(line_id=i, sku=s, quantity=q, amount=Decimal(0)) for i, s, q in lines],
+                lines=[ev.RefundLine(line_id=i, sku=s, quantity=q, amount=Decimal(0)) for i, s, q in lines],
             ),
         ),
     )
@@ -87,13 +78,13 @@ def cancel_event(customer_id: str, order_id: str, *, occurred_at: datetime) -> R
     return RoutedEvent(
         stage="attributed",
         customer_id=customer_id,
-        event=ChannelEvent(
+        event=ev.ChannelEvent(
             event_id=f"ev-{order_id}-cancel",
-            channel=Channel.WEB,
-            type=EventType.ORDER_CANCELLED,
+            channel=ev.Channel.WEB,
+            type=ev.EventType.ORDER_CANCELLED,
             occurred_at=occurred_at,
             source_event_id=f"src-{order_id}-cancel",
-            payload=CancelPayload(order_id=order_id),
+            payload=ev.CancelPayload(order_id=order_id),
         ),
     )
 

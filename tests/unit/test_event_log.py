@@ -202,10 +202,32 @@ def test_committed_api_samples_carry_valid_signatures(stack: Resolver) -> None:
 # ---- scale: the write-sharded day index ----
 
 
+def _listings(*days: date) -> list[dict[str, Any]]:
+    """Every listing item of ``days``, all shards."""
+    from loyalty.eventlog.store import EVDAY_SHARDS, listing_pk
+
+    return [
+        item
+        for day in days
+        for shard in range(EVDAY_SHARDS)
+        for item in Table().query_all(listing_pk(day, shard))
+    ]
+
+
+def _pages(log: EventLog, day: date, limit: int) -> list[list[ChannelEvent]]:
+    """``of_day`` read page after page to the end."""
+    pages, cursor = [], None
+    while True:
+        page, cursor = log.of_day(day, limit=limit, cursor=cursor)
+        pages.append(page)
+        if cursor is None:
+            return pages
+
+
 def test_a_day_is_spread_over_shards_and_read_back_in_time_order(stack: Resolver) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from loyalty.eventlog.store import EVDAY_SHARDS, LISTING_ENTITY, entry_of, listing_pk, to_item
+    from loyalty.eventlog.store import EVDAY_SHARDS, LISTING_ENTITY, entry_of, to_item
     from loyalty.settings import get_settings
 
     base = _events("pos", "pos_sale.json")[0]
@@ -228,12 +250,7 @@ def test_a_day_is_spread_over_shards_and_read_back_in_time_order(stack: Resolver
         item = to_item(event, get_settings().event_retention_days)
         Table().put({**item, "gsi1pk": gsi1pk, "gsi1sk": entry_of(event)})
     assert all("gsi1pk" not in Table().get(*event_key(e.event_id)) for e in events)  # type: ignore[operator]
-    listings = [
-        item
-        for day in (date(2026, 11, 21), date(2026, 11, 22))
-        for shard in range(EVDAY_SHARDS)
-        for item in Table().query_all(listing_pk(day, shard))
-    ]
+    listings = _listings(date(2026, 11, 21), date(2026, 11, 22))
     assert {i["entity"] for i in listings} == {LISTING_ENTITY}
     keys = {str(i["pk"]) for i in listings}
     assert len(keys) > 10
@@ -244,20 +261,11 @@ def test_a_day_is_spread_over_shards_and_read_back_in_time_order(stack: Resolver
     assert [e.event_id for e in log.events_on(date(2026, 11, 22))] == [e.event_id for e in on_22]
 
     window = (start + timedelta(minutes=30), start + timedelta(hours=3))
-    expected = [e.event_id for e in sorted([*events, *legacy], key=lambda e: e.occurred_at)]
-    expected = [
-        i
-        for i, e in zip(expected, sorted([*events, *legacy], key=lambda e: e.occurred_at), strict=True)
-        if window[0] <= e.occurred_at < window[1]
-    ]
+    in_order = sorted([*events, *legacy], key=lambda e: e.occurred_at)
+    expected = [e.event_id for e in in_order if window[0] <= e.occurred_at < window[1]]
     assert list(log.ids_between(*window)) == expected
 
-    pages, cursor = [], None
-    while True:
-        page, cursor = log.of_day(date(2026, 11, 22), limit=7, cursor=cursor)
-        pages.append(page)
-        if cursor is None:
-            break
+    pages = _pages(log, date(2026, 11, 22), limit=7)
     assert [e.event_id for p in pages for e in p] == [e.event_id for e in on_22]
     assert all(len(p) == 7 for p in pages[:-1])
 

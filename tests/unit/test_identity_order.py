@@ -18,6 +18,7 @@ from loyalty.identity.store import IdentityStore
 from loyalty.models.events import ChannelEvent
 from loyalty.models.identifiers import Identifier
 from tests.support.identity import event, ident
+from tests.support.races import race
 
 UNIVERSE = (
     [("email", f"u{i}@x.com") for i in range(4)]
@@ -75,6 +76,30 @@ groups_strategy = st.lists(
 )
 
 
+def assert_attributed_once_with_latest_names(
+    store: IdentityStore, events: list[ChannelEvent], idents: list[Identifier]
+) -> None:
+    """Each event is attributed to (a redirect of) the customer of its identifiers, once on its
+    timeline, and each golden profile holds the most recent name its events stated."""
+    owners = store.owners(idents)
+    for ev in events:
+        attributed = EventLog().get(ev.event_id)["customer_id"]
+        assert store.resolve(attributed) == store.resolve(owners[ev.identifiers[0]])
+    survivors = {store.resolve(c) for c in owners.values()}
+    entries = []
+    for cid in survivors:
+        prof = store.profile(cid)
+        assert prof is not None
+        assert prof["status"] == "active"
+        entries += store.timeline([cid, *prof.get("absorbed_ids", [])], 100)
+    assert sorted(e["event_id"] for e in entries) == sorted(e.event_id for e in events)
+    # and each golden profile holds the most recent name its events stated, whatever the order
+    for cid in survivors:
+        mine = [ev for ev in events if store.resolve(owners[ev.identifiers[0]]) == cid]
+        latest = max(mine, key=lambda ev: ev.occurred_at)
+        assert store.profile(cid)["first_name"] == latest.payload.first_name  # type: ignore[index, union-attr]
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(groups=groups_strategy, data=st.data())
 def test_any_order_with_duplicates_gives_the_same_partition(
@@ -107,24 +132,7 @@ def test_any_order_with_duplicates_gives_the_same_partition(
         for comp in components(scoped_groups)
     }
     assert got == expected
-    # and each event is attributed to (a redirect of) the customer of its identifiers, once on its timeline
-    owners = store.owners(list(idents))
-    for ev in events:
-        attributed = EventLog().get(ev.event_id)["customer_id"]
-        assert store.resolve(attributed) == store.resolve(owners[ev.identifiers[0]])
-    survivors = {store.resolve(c) for c in owners.values()}
-    entries = []
-    for cid in survivors:
-        prof = store.profile(cid)
-        assert prof is not None
-        assert prof["status"] == "active"
-        entries += store.timeline([cid, *prof.get("absorbed_ids", [])], 100)
-    assert sorted(e["event_id"] for e in entries) == sorted(e.event_id for e in events)
-    # and each golden profile holds the most recent name its events stated, whatever the order
-    for cid in survivors:
-        mine = [ev for ev in events if store.resolve(owners[ev.identifiers[0]]) == cid]
-        latest = max(mine, key=lambda ev: ev.occurred_at)
-        assert store.profile(cid)["first_name"] == latest.payload.first_name  # type: ignore[index, union-attr]
+    assert_attributed_once_with_latest_names(store, events, list(idents))
 
 
 @pytest.fixture
@@ -191,22 +199,8 @@ def test_racing_workers_merging_overlapping_customers_converge(
     # When eight workers race events that link them pairwise (each event delivered twice)
     links = [event(seeds[i], seeds[(i + 1) % 4], minutes=10 + i) for i in range(4)]
     deliveries = links + links
-    barrier = threading.Barrier(len(deliveries))
-    errors: list[BaseException] = []
-
-    def work(ev: ChannelEvent) -> None:
-        barrier.wait()
-        try:
-            _resolve_until_done(ev)
-        except BaseException as err:  # noqa: BLE001 - reported to the main thread below
-            errors.append(err)
-
-    threads = [threading.Thread(target=work, args=(ev,)) for ev in deliveries]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    results = race(len(deliveries), lambda i: _resolve_until_done(deliveries[i]))
+    assert [r for r in results if isinstance(r, BaseException)] == []
     # Then there is one customer, every absorbed id redirects to it, and each id was absorbed once
     store = IdentityStore()
     owners = store.owners([ident(*s) for s in seeds])

@@ -18,6 +18,7 @@ from loyalty.points.service import PointsService, clear_rules_cache
 from loyalty.store.table import Table
 from tests.support.lambdas import LambdaContext, http_api_event, load_event, load_function
 from tests.support.points import order_event, sqs_record
+from tests.support.races import race
 
 TODAY = datetime.now(UTC)
 
@@ -380,22 +381,7 @@ def test_concurrent_deliveries_of_orders_and_duplicates_credit_each_order_once()
         order_event("c_conc", f"W-{n}", [("A", 1, str(10 * (n + 1)))], occurred_at=TODAY) for n in range(4)
     ]
     deliveries = orders + orders
-    barrier = threading.Barrier(len(deliveries))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def deliver(routed: Any) -> None:
-        svc = PointsService()
-        barrier.wait()
-        outcome = svc.apply(routed)
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=deliver, args=(d,)) for d in deliveries]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race(len(deliveries), lambda i: PointsService().apply(deliveries[i]))
     # Then every order earned exactly once
     assert outcomes.count("earned") == 4
     assert len(outcomes) == 8

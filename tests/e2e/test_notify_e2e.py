@@ -169,16 +169,23 @@ def _alerted(local_stack: LocalStack, uid: str, customer_id: str, sku: str) -> d
     return body
 
 
+#: the SNS topic each provider publishes to (template: SES event destination, End User Messaging)
+TOPICS = {
+    "message_feedback_ses_bounce": "NotifySesEventsTopic",
+    "message_feedback_ses_complaint": "NotifySesEventsTopic",
+    "message_feedback_inbound_sms": "NotifyInboundSmsTopic",
+}
+
+
 def _feedback(local_stack: LocalStack, name: str, **changes: str) -> None:
-    """Put a provider notification (an events/ fixture's SNS envelope) on the feedback queue."""
-    envelope = json.loads(load_event(f"sqs/{name}.json")["Records"][0]["body"])
-    text = envelope["Message"]
+    """Publish a provider's documented notification (an events/ fixture's SNS ``Message``) to the
+    template's topic, as SES / End User Messaging do; SNS delivers it to the feedback queue."""
+    text = json.loads(load_event(f"sqs/{name}.json")["Records"][0]["body"])["Message"]
     for old, new in changes.items():
         text = text.replace(old, new)
-    envelope["Message"] = text
-    local_stack.sqs.send_message(
-        QueueUrl=local_stack.queue_url("NotifyFeedbackQueue"), MessageBody=json.dumps(envelope)
-    )
+    assert local_stack.resolver is not None
+    topic = local_stack.resolver.refs[TOPICS[name]]
+    local_stack.client("sns").publish(TopicArn=topic, Message=text)
     local_stack.wait_quiet(timeout=90)
 
 

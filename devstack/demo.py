@@ -300,6 +300,19 @@ def _report_views(stack: LocalStack, items: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def _report_unsubscribe(stack: LocalStack) -> list[str]:
+    """Ana's email consent after her unsubscribe (the journey's last step): it must be refused."""
+    (event,) = next(s for s in JOURNEY if s.sample == "email_unsubscribe").document()
+    found = stack.api("GET", f"/customers?email={event['email']}")
+    customer_id = (found.json() or {}).get("customer_id") if found.status == 200 else None
+    profile = stack.api("GET", f"/customers/{customer_id}").json() if customer_id else {}
+    consent = (profile or {}).get("consents", {}).get("email")
+    print(f"\nAna's email consent after the unsubscribe built now: {consent}")
+    if not consent or consent.get("granted") is not False:
+        return [f"Ana's email unsubscribe did not take effect: {consent}"]
+    return []
+
+
 def report(stack: LocalStack, accepted: list[str]) -> list[str]:
     """Print what the system knows; return the smoke problems found."""
     items = _event_items(stack)
@@ -308,6 +321,7 @@ def report(stack: LocalStack, accepted: list[str]) -> list[str]:
     print("\nThe table now holds: " + ", ".join(f"{n} {e}" for e, n in sorted(counts.items())))
     problems += _report_queues(stack)
     problems += _report_views(stack, items)
+    problems += _report_unsubscribe(stack)
     errors = Counter(o.function for o in stack.invoker.history if not o.ok or o.failed_items)
     print(f"\nInvocations: {len(stack.invoker.history)}; with failures (retried or DLQ): {dict(errors)}")
     return problems

@@ -7,22 +7,17 @@ the sender (outbox). The customer has just opted out of WhatsApp: the confirmati
 
 from __future__ import annotations
 
-import io
 import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devstack.template import Resolver
-from loyalty import aws
 from loyalty.eventlog.store import EventLog, event_key
 from loyalty.ingest.providers import Delivery
 from loyalty.ingest.providers.whatsapp import normalise
 from loyalty.models.events import ChannelEvent, EventType
-from loyalty.notify import adapters
 from loyalty.notify.adapters import OutboxProvider
 from loyalty.notify.fanout import Fanout, Outcome
 from loyalty.notify.sender import send
@@ -175,32 +170,3 @@ def test_other_consent_changes_and_other_events_are_not_confirmed(table: Table) 
     not_stop = {**new, "data": json.dumps(data)}
     assert Fanout().fan_out(not_stop, old, now=datetime.now(UTC)) == []
     assert Fanout().fan_out(new, new, now=datetime.now(UTC)) == []  # already attributed: not news
-
-
-class FakeResponse(io.BytesIO):
-    def __enter__(self) -> FakeResponse:
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        self.close()
-
-
-def test_the_whatsapp_adapter_sends_a_reply_as_free_form_text(
-    stack: Resolver, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    aws.client("secretsmanager").put_secret_value(
-        SecretId=stack.refs["WhatsAppSecret"],
-        SecretString=json.dumps({"token": "tok", "phone_number_id": "555"}),
-    )
-    seen: list[Any] = []
-
-    def fake_urlopen(request: Any, timeout: float) -> FakeResponse:
-        seen.append(request)
-        return FakeResponse(json.dumps({"messages": [{"id": "wamid.R"}]}).encode())
-
-    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
-    content = {"text": "Done, Ana", "language": "en"}
-    message = {"message_id": "m1", "intent": "whatsapp_stop_confirmed"}
-    assert adapters.WhatsAppProvider().send("whatsapp", PHONE, content, message).provider_id == "wamid.R"
-    body = json.loads(seen[0].data)
-    assert (body["type"], body["to"], body["text"]["body"]) == ("text", "16315551181", "Done, Ana")

@@ -30,6 +30,8 @@ class Step:
     story: str
     provider: str | None = None  # a real provider: the sample is events/webhooks/<provider>/<sample>.json
     topic: str | None = None  # the provider's topic header (Shopify, WooCommerce)
+    #: sent as an event built at send time (the sample's fields, the time now), not the sample's time
+    built_now: bool = False
 
     @property
     def channel(self) -> str:
@@ -56,7 +58,8 @@ JOURNEY: tuple[Step, ...] = (
     Step("chat_order", "orders a scarf on WhatsApp"),
     Step("pos_return", "returns the beanie in store"),
     Step("web_order_refunded", "gets a refund for the socks online"),
-    Step("email_unsubscribe", "unsubscribes from the newsletter"),
+    # built now: the sample's 2025 time is older than the consent Ana gave since (latest wins)
+    Step("email_unsubscribe", "unsubscribes from the newsletter", built_now=True),
 )
 
 #: The same kinds of moments as the providers themselves send them: their own published samples
@@ -124,13 +127,21 @@ def _fresh(documents: list[tuple[Step, Any]]) -> list[tuple[Step, Any]]:
     return [(s, restamp(d, delta)) for s, d in documents]
 
 
+def built_now(step: Step, now: datetime | None = None) -> Any:
+    """The step's email events (SendGrid-shaped) as they would be sent now: the sample's fields with
+    ``timestamp`` set to now. The sample file is left as it is."""
+    stamp = int((now or datetime.now(UTC)).timestamp())
+    return [{**event, "timestamp": stamp} for event in step.document()]
+
+
 def fresh_journey(steps: tuple[Step, ...] = JOURNEY) -> list[tuple[Step, Any]]:
     """The journey's documents, shifted so its last moment is a minute ago (order kept).
 
     Our own senders' deliveries shift together (Ana's story keeps its order); each provider
-    sample shifts on its own.
+    sample shifts on its own; a ``built_now`` step is an event built with the time now.
     """
-    own = _fresh([(s, s.document()) for s in steps if s.provider is None])
+    shifted = iter(_fresh([(s, s.document()) for s in steps if s.provider is None and not s.built_now]))
+    own = [(s, built_now(s)) if s.built_now else next(shifted) for s in steps if s.provider is None]
     providers = [moment for s in steps if s.provider for moment in _fresh([(s, s.document())])]
     return own + providers
 
@@ -226,6 +237,11 @@ def play(stack: LocalStack, steps: tuple[Step, ...] = JOURNEY) -> tuple[list[str
         ok = resp.status in (200, 202)
         ids = [a["event_id"] for a in body.get("accepted", [])] if ok else []
         print(f"  -> {step.channel:<6} {step.sample:<22} {resp.status}  {len(ids)} event(s)  {step.story}")
+        if step.built_now:
+            print(
+                f"     ({step.sample}: an event built now from the sample's fields, signed and sent the"
+                " same way; the sample's own time is older than Ana's consent and would lose to it)"
+            )
         if not ok:
             problems.append(f"{step.sample}: HTTP {resp.status} {body}")
         accepted.extend(ids)
@@ -284,6 +300,19 @@ def _report_views(stack: LocalStack, items: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def _report_unsubscribe(stack: LocalStack) -> list[str]:
+    """Ana's email consent after her unsubscribe (the journey's last step): it must be refused."""
+    (event,) = next(s for s in JOURNEY if s.sample == "email_unsubscribe").document()
+    found = stack.api("GET", f"/customers?email={event['email']}")
+    customer_id = (found.json() or {}).get("customer_id") if found.status == 200 else None
+    profile = stack.api("GET", f"/customers/{customer_id}").json() if customer_id else {}
+    consent = (profile or {}).get("consents", {}).get("email")
+    print(f"\nAna's email consent after the unsubscribe built now: {consent}")
+    if not consent or consent.get("granted") is not False:
+        return [f"Ana's email unsubscribe did not take effect: {consent}"]
+    return []
+
+
 def report(stack: LocalStack, accepted: list[str]) -> list[str]:
     """Print what the system knows; return the smoke problems found."""
     items = _event_items(stack)
@@ -292,6 +321,7 @@ def report(stack: LocalStack, accepted: list[str]) -> list[str]:
     print("\nThe table now holds: " + ", ".join(f"{n} {e}" for e, n in sorted(counts.items())))
     problems += _report_queues(stack)
     problems += _report_views(stack, items)
+    problems += _report_unsubscribe(stack)
     errors = Counter(o.function for o in stack.invoker.history if not o.ok or o.failed_items)
     print(f"\nInvocations: {len(stack.invoker.history)}; with failures (retried or DLQ): {dict(errors)}")
     return problems

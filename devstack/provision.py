@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 
 from devstack.cognito import USER_POOL, provision_pools
+from devstack.sns import TOPIC, provision_topics
 from devstack.template import ROOT, Resolver, load, resources_of
 
 LOCAL_SECRETS = ROOT / "config" / "local-secrets.json"
@@ -99,7 +100,8 @@ def provision(
     template: dict[str, Any] | None = None,
     parameters: dict[str, str] | None = None,
 ) -> Resolver:
-    """Create every table, queue, secret, parameter and user pool of the template; return the resolver."""
+    """Create every table, queue, topic (+ SQS subscriptions), secret, parameter and user pool of the
+    template; return the resolver."""
     template = template or load()
     overrides = local_parameters() if parameters is None else parameters
     resolver = Resolver(template, region=region, parameters=dict(overrides))
@@ -110,6 +112,8 @@ def provision(
     queues = resources_of(template, QUEUE)
     for logical in _queue_order(queues):
         _create_queue(sqs, logical, queues[logical].get("Properties", {}), resolver)
+    if resources_of(template, TOPIC):  # after the queues: the subscriptions deliver to them
+        provision_topics(_client("sns", endpoint_url, region), template, resolver)
     secrets = resources_of(template, SECRET)
     if secrets:
         sm = _client("secretsmanager", endpoint_url, region)

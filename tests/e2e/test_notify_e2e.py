@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from devstack.sign_events import provider_headers
 from devstack.stack import LocalStack
 from tests.support.lambdas import load_event
 
@@ -169,16 +170,23 @@ def _alerted(local_stack: LocalStack, uid: str, customer_id: str, sku: str) -> d
     return body
 
 
+#: the SNS topic each provider publishes to (template: SES event destination, End User Messaging)
+TOPICS = {
+    "message_feedback_ses_bounce": "NotifySesEventsTopic",
+    "message_feedback_ses_complaint": "NotifySesEventsTopic",
+    "message_feedback_inbound_sms": "NotifyInboundSmsTopic",
+}
+
+
 def _feedback(local_stack: LocalStack, name: str, **changes: str) -> None:
-    """Put a provider notification (an events/ fixture's SNS envelope) on the feedback queue."""
-    envelope = json.loads(load_event(f"sqs/{name}.json")["Records"][0]["body"])
-    text = envelope["Message"]
+    """Publish a provider's documented notification (an events/ fixture's SNS ``Message``) to the
+    template's topic, as SES / End User Messaging do; SNS delivers it to the feedback queue."""
+    text = json.loads(load_event(f"sqs/{name}.json")["Records"][0]["body"])["Message"]
     for old, new in changes.items():
         text = text.replace(old, new)
-    envelope["Message"] = text
-    local_stack.sqs.send_message(
-        QueueUrl=local_stack.queue_url("NotifyFeedbackQueue"), MessageBody=json.dumps(envelope)
-    )
+    assert local_stack.resolver is not None
+    topic = local_stack.resolver.refs[TOPICS[name]]
+    local_stack.client("sns").publish(TopicArn=topic, Message=text)
     local_stack.wait_quiet(timeout=90)
 
 
@@ -264,3 +272,30 @@ def test_an_sms_stop_and_a_complaint_change_the_consents(local_stack: LocalStack
     assert consents["sms"]["source"] == "sms:stop"
     assert {consents[f"email:{t}"]["granted"] for t in ("points", "offers", "stock_alerts")} == {False}
     assert consents["email"]["granted"] is True
+
+
+def test_a_whatsapp_stop_is_confirmed_once_on_whatsapp(local_stack: LocalStack, uid: str) -> None:
+    # Given a customer known by her phone
+    phone = "+3462" + str(int(uid, 16))[-7:].rjust(7, "0")
+    customer_id, _ = _sign_up(local_stack, uid, push=False, phone=phone)
+    # When she writes STOP on WhatsApp (Meta's sample, her number, now) and Meta delivers it twice
+    document = load_event("webhooks/whatsapp/text_message.json")
+    value = document["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = phone.lstrip("+")
+    now = str(int(datetime.now(UTC).timestamp()))
+    value["messages"][0].update({"from": phone.lstrip("+"), "id": f"wamid.{uid}", "timestamp": now})
+    value["messages"][0]["text"]["body"] = "STOP"
+    raw = json.dumps(document).encode()
+    for _ in range(2):
+        resp = local_stack.request("POST", "/webhooks/whatsapp", raw, provider_headers("whatsapp", raw))
+        assert resp.status == 200, resp.body
+    local_stack.wait_quiet(timeout=90)
+    # Then WhatsApp is refused, and one confirmation went out on WhatsApp to her number all the same
+    profile = local_stack.api("GET", f"/customers/{customer_id}").json()
+    assert profile["consents"]["whatsapp"]["granted"] is False
+    body = local_stack.api("GET", f"/customers/{customer_id}/notifications").json()
+    (sent,) = [o for o in body["outbox"] if o["intent"] == "whatsapp_stop_confirmed"]
+    assert (sent["channel"], sent["address"]) == ("whatsapp", phone)
+    assert sent["content"]["text"].startswith("Hecho")
+    history = [h for h in body["history"] if h["intent"] == "whatsapp_stop_confirmed"]
+    assert [h["status"] for h in history] == ["sent"]

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from devstack.template import Resolver
+from loyalty import aws
 from loyalty.eventlog.store import EventLog
 from loyalty.identity.resolve import Resolver as IdentityResolver
 from loyalty.models.events import (
@@ -40,7 +41,7 @@ from loyalty.store.table import Table
 from tests.conftest import drain
 from tests.support import identity as idfx
 from tests.support import notify as fx
-from tests.support.lambdas import LambdaContext, load_event, load_function
+from tests.support.lambdas import LambdaContext, load_event, load_function, sqs_event
 
 NOON = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 ADDRESS, PHONE = "ana.garcia@correo.es", "+34611222333"  # the fixtures' recipient
@@ -99,6 +100,28 @@ def test_an_ses_hard_bounce_marks_the_address_and_the_next_message_falls_back_to
     (outcome,) = Fanout().fan_out(fx.lot("c_1", "T1", "available"), fx.lot("c_1", "T1", "pending"), now=NOON)
     assert (outcome.status, outcome.channel) == ("queued", "sms")
     assert len(drain(sqs, stack.refs["NotifySmsQueue"])) == 1
+
+
+def test_what_the_template_topics_deliver_to_the_feedback_queue_is_handled(
+    table: Table, sqs: Any, stack: Resolver
+) -> None:
+    # Given the template's SES events and inbound SMS topics, subscribed to the feedback queue
+    seed(table)
+    sns = aws.client("sns")
+    # When SES and End User Messaging publish their documented payloads (the fixtures' Message)
+    for name, topic in (
+        ("message_feedback_ses_bounce", "NotifySesEventsTopic"),
+        ("message_feedback_inbound_sms", "NotifyInboundSmsTopic"),
+    ):
+        payload = json.loads(load_event(f"sqs/{name}.json")["Records"][0]["body"])["Message"]
+        sns.publish(TopicArn=stack.refs[topic], Message=payload)
+    # Then SNS delivered them as the template subscribes (no RawMessageDelivery: the SNS envelope)
+    bodies = [m["Body"] for m in drain(sqs, stack.refs["NotifyFeedbackQueue"])]
+    assert [json.loads(b)["Type"] for b in bodies] == ["Notification", "Notification"]
+    # And the function applies both: the address is marked, the number opted out of SMS
+    assert run(sqs_event(bodies)) == {"batchItemFailures": []}
+    assert table.get(*address_key("email", ADDRESS)) is not None
+    assert [statements(e) for e in consent_events()] == [[("sms", False, None, "sms:stop")]]
 
 
 def test_a_soft_bounce_changes_nothing(table: Table, stack: Resolver) -> None:

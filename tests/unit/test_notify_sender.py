@@ -265,9 +265,9 @@ class FakeResponse(io.BytesIO):
         self.close()
 
 
-def test_whatsapp_adapter_posts_a_template_message_with_the_secret_token(
-    stack: Resolver, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def whatsapp_api(stack: Resolver, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The WhatsApp secret set and the Cloud API faked: the requests it received (answered wamid.1)."""
     aws.client("secretsmanager").put_secret_value(
         SecretId=stack.refs["WhatsAppSecret"],
         SecretString=json.dumps({"token": "tok", "phone_number_id": "555"}),
@@ -279,6 +279,11 @@ def test_whatsapp_adapter_posts_a_template_message_with_the_secret_token(
         return FakeResponse(json.dumps({"messages": [{"id": "wamid.1"}]}).encode())
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    return seen
+
+
+def test_whatsapp_adapter_posts_a_template_message_with_the_secret_token(whatsapp_api: list[Any]) -> None:
+    seen = whatsapp_api
     content = {"template": "points_earned_v1", "language": "es", "parameters": ["Ana", "120", "T1"]}
     delivery = adapters.WhatsAppProvider().send("whatsapp", "+34600000001", content, MESSAGE)
     assert delivery.provider_id == "wamid.1"
@@ -289,6 +294,19 @@ def test_whatsapp_adapter_posts_a_template_message_with_the_secret_token(
     assert body["to"] == "34600000001"
     assert body["template"]["name"] == "points_earned_v1"
     assert [p["text"] for p in body["template"]["components"][0]["parameters"]] == ["Ana", "120", "T1"]
+
+
+def test_whatsapp_adapter_sends_a_reply_as_free_form_text(whatsapp_api: list[Any]) -> None:
+    # a reply inside the customer service window (a STOP confirmation) is a text, not a template
+    content = {"text": "Done, Ana", "language": "en"}
+    message = {"message_id": "m1", "intent": "whatsapp_stop_confirmed"}
+    assert (
+        adapters.WhatsAppProvider().send("whatsapp", "+16315551181", content, message).provider_id
+        == "wamid.1"
+    )
+    body = json.loads(whatsapp_api[0].data)
+    assert (body["type"], body["to"], body["text"]["body"]) == ("text", "16315551181", "Done, Ana")
+    assert "template" not in body
 
 
 @pytest.mark.parametrize(("status", "permanent"), [(400, True), (429, False), (503, False)])

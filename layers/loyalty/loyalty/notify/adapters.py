@@ -179,21 +179,17 @@ class WhatsAppProvider:
 
     def send(self, channel: str, address: str, content: Mapping[str, Any], message: Item) -> Delivery:
         token, number = whatsapp_credentials()
-        body = {
-            "messaging_product": "whatsapp",
-            "to": address.lstrip("+"),
-            "type": "template",
-            "template": {
-                "name": content["template"],
-                "language": {"code": content["language"]},
-                "components": [
-                    {
-                        "type": "body",
-                        "parameters": [{"type": "text", "text": p} for p in content["parameters"]],
-                    }
-                ],
-            },
-        }
+        to = address.lstrip("+")
+        if "text" in content:  # a reply inside the customer service window: free-form text
+            body: dict[str, Any] = {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": to,
+                "type": "text",
+                "text": {"preview_url": False, "body": content["text"]},
+            }
+        else:
+            body = self.template_body(to, content)
         base = get_settings().whatsapp_api_base.rstrip("/")
         if not base.startswith("https://"):
             raise ProviderError("WHATSAPP_API_BASE must be https", permanent=True)
@@ -213,6 +209,25 @@ class WhatsAppProvider:
             raise ProviderError(f"WhatsApp API unreachable: {err}") from err
         ids = answer.get("messages") or [{}]
         return Delivery(provider_id=str(ids[0].get("id", "")))
+
+    @staticmethod
+    def template_body(to: str, content: Mapping[str, Any]) -> dict[str, Any]:
+        """A pre-approved template message with body parameters (outside the service window)."""
+        return {
+            "messaging_product": "whatsapp",
+            "to": to,
+            "type": "template",
+            "template": {
+                "name": content["template"],
+                "language": {"code": content["language"]},
+                "components": [
+                    {
+                        "type": "body",
+                        "parameters": [{"type": "text", "text": p} for p in content["parameters"]],
+                    }
+                ],
+            },
+        }
 
 
 LIVE: dict[str, type[Provider]] = {

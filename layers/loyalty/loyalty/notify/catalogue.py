@@ -40,6 +40,10 @@ class IntentRule:
     still: tuple[str, str] | None = None
     #: the marketing stream a customer can leave on its own (``Consent.topic``); None: no topic
     topic: str | None = None
+    #: a reply to the customer's own inbound message: sent on this channel only, to the address
+    #: they wrote from (``data["address"]``), whatever their consent (it confirms an opt-out), and
+    #: only inside the provider's reply window after ``data["inbound_at"]``
+    reply: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,37 @@ def _order_data(new: Image) -> dict[str, Any]:
         "status": str(new.get("type", "")).removeprefix("order."),
         "channel": new.get("channel"),
     }
+
+
+#: how long after a customer's WhatsApp message a free-form reply may be sent (Meta's
+#: customer service window: 24 h from the customer's last message)
+REPLY_WINDOW = timedelta(hours=24)
+
+
+def _whatsapp_stop(new: Image, old: Image | None) -> bool:
+    """A WhatsApp STOP / BAJA (``consent.changed`` from the connector) just attributed to its customer."""
+    if old is None or old.get("customer_id") or not new.get("customer_id"):
+        return False
+    if new.get("type") != "consent.changed" or new.get("channel") != "chat":
+        return False
+    consents = _payload(new).get("consents") or []
+    return any(
+        isinstance(c, dict) and c.get("source") == "whatsapp:stop" and c.get("granted") is False
+        for c in consents
+    )
+
+
+def _whatsapp_stop_data(new: Image) -> dict[str, Any]:
+    """The number the STOP came from and when (the reply window opens then)."""
+    try:
+        document = json.loads(str(new.get("data") or "{}"))
+    except ValueError:
+        document = {}
+    identifiers = document.get("identifiers") if isinstance(document, dict) else None
+    phone = next(
+        (i.get("value") for i in identifiers or [] if isinstance(i, dict) and i.get("type") == "phone"), None
+    )
+    return {"address": phone, "inbound_at": new.get("occurred_at")}
 
 
 def _pick(*names: str) -> Callable[[Image], dict[str, Any]]:
@@ -192,6 +227,15 @@ CATALOGUE: tuple[IntentRule, ...] = (
         topic="stock_alerts",
     ),
     IntentRule("order_status", "event", "transactional", _order_event, _order_data),
+    # critical: a reply the customer asked for goes at once (no quiet hours, never refused by the budget)
+    IntentRule(
+        "whatsapp_stop_confirmed",
+        "event",
+        "critical",
+        _whatsapp_stop,
+        _whatsapp_stop_data,
+        reply="whatsapp",
+    ),
 )
 
 #: Entities the fan-out reacts to (the stream event source's filter lists the same ones).
@@ -199,6 +243,12 @@ WATCHED_ENTITIES = frozenset(rule.entity for rule in CATALOGUE)
 RULES: dict[str, IntentRule] = {rule.intent: rule for rule in CATALOGUE}
 #: topics a customer can leave (``Consent.topic``); "offers" is for campaigns
 TOPICS = ("points", "offers", "stock_alerts")
+
+
+def reply_channel(intent: str) -> str | None:
+    """The channel a reply intent answers on (None: an ordinary intent, consent applies)."""
+    rule = RULES.get(intent)
+    return rule.reply if rule is not None else None
 
 
 def topic_of(intent: str) -> str | None:

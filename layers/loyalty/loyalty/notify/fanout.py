@@ -20,7 +20,7 @@ from typing import Any
 from loyalty import queue
 from loyalty.errors import TransientError
 from loyalty.notify import policy
-from loyalty.notify.catalogue import RULES, Klass, Trigger, match, topic_of
+from loyalty.notify.catalogue import REPLY_WINDOW, RULES, Klass, Trigger, match, topic_of
 from loyalty.notify.message import Message
 from loyalty.notify.store import (
     BudgetRace,
@@ -126,6 +126,8 @@ class Fanout:
         ).to_item()
         if recipient is None or recipient.status not in REACHABLE_STATUSES:
             return self._suppress(message, "no_profile" if recipient is None else "inactive", now)
+        if rule.reply is not None:
+            return self._reply(message, rule.reply, budget, window, now)
         channels, reason = policy.channel_order(recipient, _topics(message))
         if reason is not None:
             return self._suppress(message, reason, now)
@@ -179,6 +181,19 @@ class Fanout:
                 continue
             return channel
         raise TransientError(f"budget of {customer_id} too contended")
+
+    def _reply(self, message: Item, channel: str, budget: Item, window: str, now: datetime) -> Outcome:
+        """A reply to the customer's own message: on that channel, to the address they wrote from,
+        consent notwithstanding (it confirms their opt-out); suppressed once the window has closed."""
+        data = message["data"]
+        address, inbound_at = data.get("address"), _parse(data.get("inbound_at"))
+        if not address:
+            return self._suppress(message, "no_contact", now)
+        if inbound_at is None or now > inbound_at + REPLY_WINDOW:
+            return self._suppress(message, "window_closed", now)
+        message["channels"] = [channel]
+        message["addresses"] = {channel: str(address)}
+        return self._queue_new(message, budget, window, now, self.limits)
 
     # -- outcomes --------------------------------------------------------------------------------
     def _suppress(self, message: Item, reason: str, now: datetime) -> Outcome:
@@ -388,6 +403,15 @@ class Fanout:
 
 
 _REMINDERS = frozenset(rule.intent for rule in RULES.values() if rule.due_at is not None)
+
+
+def _parse(value: Any) -> datetime | None:
+    """An ISO time from an item (naive = UTC); None when absent or unreadable."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _topics(message: Item) -> tuple[str, ...]:

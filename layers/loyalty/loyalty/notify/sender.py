@@ -15,11 +15,12 @@ from typing import Any
 
 from loyalty.errors import TransientError
 from loyalty.notify.adapters import Provider, ProviderError, provider_for
+from loyalty.notify.catalogue import reply_channel
 from loyalty.notify.fanout import enqueue
 from loyalty.notify.mail import compose
 from loyalty.notify.store import NotClaimable, NotifyStore
 from loyalty.notify.template_store import TemplateStore
-from loyalty.notify.templates import Template, language_of, render
+from loyalty.notify.templates import TEMPLATES, Template, language_of, render
 from loyalty.settings import get_settings
 from loyalty.store.table import Item
 
@@ -75,7 +76,8 @@ def send(
         status = "superseded" if current.get("channel") != channel else "already_done"
         return SendResult(status, channel)
     consents = store.consents(customer_id)
-    if not _granted(consents, channel):  # withdrawn while the message waited: an opt-out wins
+    reply = reply_channel(str(message["intent"])) == channel  # confirms an opt-out: consent cannot apply
+    if not reply and not _granted(consents, channel):  # withdrawn while the message waited: an opt-out wins
         following = next((c for c in _untried(message) if _granted(consents, c)), None)
         if following is None:
             store.withdraw(message, now, "no_consent")
@@ -83,7 +85,8 @@ def send(
         enqueue(store.fall_back(message, now, following, f"no consent for {channel} any more"))
         return SendResult("fallback", channel, following)
     intent = str(message["intent"])
-    template, version = (None, 0) if intent == "digest" else published(intent, channel, message.get("locale"))
+    editable = intent in TEMPLATES
+    template, version = published(intent, channel, message.get("locale")) if editable else (None, 0)
     content = render(intent, channel, message.get("locale"), message.get("data") or {}, template)
     address = str((message.get("addresses") or {}).get(channel, ""))
     if channel == "email":

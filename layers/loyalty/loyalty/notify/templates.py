@@ -200,6 +200,17 @@ DIGEST: dict[str, Template] = {
 }
 WHATSAPP_PARAM_MAX = 1000
 
+#: Free-form replies to a customer's own message (sent inside the provider's reply window, so no
+#: pre-approved template is needed); not editable as templates: they confirm what the customer did.
+REPLIES: dict[str, dict[str, str]] = {
+    "whatsapp_stop_confirmed": {
+        "es": "Hecho, {first_name}: ya no te enviaremos mensajes por WhatsApp. Si cambias de idea,"
+        " actívalo de nuevo en tu centro de preferencias.",
+        "en": "Done, {first_name}: we will not message you on WhatsApp any more. If you change your"
+        " mind, turn it back on in your preference center.",
+    },
+}
+
 #: Words substituted for an order status, per language.
 ORDER_STATUS_TEXT: dict[str, dict[str, str]] = {
     "es": {
@@ -276,8 +287,12 @@ def render(
     lang = language_of(locale)
     if intent == "digest":
         data = _digest_values(lang, data, channel)
-    template = template or builtin(intent, lang)
     plain = _values(intent, lang, data, escape=False)
+    if intent in REPLIES:
+        if channel != "whatsapp":
+            raise KeyError(f"{intent} is a WhatsApp reply, not for {channel!r}")
+        return {"text": REPLIES[intent][lang].format_map(plain), "language": lang}
+    template = template or builtin(intent, lang)
     match channel:
         case "email":
             safe = _values(intent, lang, data, escape=True)

@@ -9,9 +9,12 @@ from the mixed workload of the hot-key bench (per million events of that mix):
   DeleteMessageBatch per 10 messages delivered from a queue (until 2026-11-30 the stream records
   the router reads were charged so too; Lambda's reads of a DynamoDB stream cost nothing);
 - Lambda invocations and GB-seconds: the measured CPU time of each invocation plus
-  ``NETWORK_MS_PER_CALL`` per AWS call it made (moto answers in process; DynamoDB and SQS answer
-  over the network), times the template's ``MemorySize`` of the function, at the GB-second
-  price of its ``Architectures`` (arm64, Graviton, is 20% cheaper than x86_64);
+  ``NETWORK_MS_PER_CALL`` per AWS call it made, times the template's ``MemorySize`` of the
+  function, at the GB-second price of its ``Architectures`` (arm64, Graviton, is 20% cheaper
+  than x86_64). moto answers in process, so the CPU it spends answering a call is left out of
+  the function's time (``Meter.invocation``): in AWS, DynamoDB and SQS do that work while the
+  function waits on the network, which the per-call figure prices (until 2026-11-30 the
+  emulator's work was charged to the functions, about half of their measured CPU time);
 - API Gateway requests (webhooks and API calls), priced as the HTTP API.
 
 Not counted: storage (see docs/architecture.md), CloudWatch logs and metrics, idle SQS long
@@ -102,6 +105,10 @@ def price(meter: Any, per: int) -> dict[str, Any]:
             shape: round(units / per, 2)
             for shape, units in sorted(meter.wcu_by_item.items(), key=lambda kv: -kv[1])
         },
+        "rcu_by_request_per_event": {
+            shape: round(units / per, 2)
+            for shape, units in sorted(meter.rcu_by_item.items(), key=lambda kv: -kv[1])
+        },
         "invocations_by_function": dict(meter.invocations),
         "gb_seconds_by_function_per_event": {fn: round(v / per, 5) for fn, v in sorted(gb_s.items())},
         "architectures": sorted({config[fn][1] for fn in meter.invocations}),
@@ -121,11 +128,20 @@ def main(quick: bool = True) -> dict[str, Any]:
     orders = 30 if quick else 300
     meter, info = pipeline.run(orders, kinds=ORDERS_ONLY)
     per_order = price(meter, info["order_events"])
+    # the same orders with nobody enrolled before the day: every person's first order opens a
+    # membership (the workload of this bench until 2026-11-30), for comparison
+    cold_meter, cold_info = pipeline.run(orders, kinds=ORDERS_ONLY, enrolled=0.0)
+    nobody_enrolled = price(cold_meter, cold_info["order_events"])
     mixed_meter, mixed_info = pipeline.shared_run(quick)
     mixed = price(mixed_meter, mixed_info["events"])
     return {
         "usd_per_million_order_events": per_order["usd"],
         "orders": per_order,
+        "members_before_the_day": f"{info['members_before_the_day']} of {info['population']}",
+        "usd_per_million_order_events_nobody_enrolled": nobody_enrolled["usd"],
+        "orders_nobody_enrolled": {
+            key: nobody_enrolled[key] for key in ("usd_breakdown", "per_event", "wcu_by_item_per_event")
+        },
         "usd_per_million_mixed_events": mixed["usd"],
         "mixed": mixed,
         "monthly_usd_orders_only": monthly(per_order["usd"]),

@@ -75,6 +75,12 @@ class Meter:
     messages: Counter[str] = field(default_factory=Counter)
     #: write units per item shape (``SKU#<id> MOVE#<id>#<day>#<id>``), table and GSI together
     wcu_by_item: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: read units per request and key shape (``Query CUST#<id> (gsi1)``)
+    rcu_by_item: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: CPU time that is not the function's: the emulator answering a call (in process here, a
+    #: server in AWS) and the meter's own book-keeping; ``invocation`` leaves it out
+    emulator_cpu_ms: float = 0.0
+    _call_started: list[float] = field(default_factory=list)
     _pending: list[tuple[str, dict[str, Any], list[tuple[dict[str, Any], dict[str, Any] | None]]]] = field(
         default_factory=list
     )
@@ -101,12 +107,16 @@ class Meter:
         ddb = aws.client("dynamodb").meta.events
         sqs = aws.client("sqs").meta.events
         ddb.register("before-parameter-build.dynamodb", self._before)
+        ddb.register("before-call.dynamodb", self._sent)
         ddb.register("after-call.dynamodb", self._after)
+        sqs.register("before-call.sqs", self._sent)
         sqs.register("after-call.sqs", self._sqs)
 
         def detach() -> None:
             ddb.unregister("before-parameter-build.dynamodb", self._before)
+            ddb.unregister("before-call.dynamodb", self._sent)
             ddb.unregister("after-call.dynamodb", self._after)
+            sqs.unregister("before-call.sqs", self._sent)
             sqs.unregister("after-call.sqs", self._sqs)
 
         return detach
@@ -122,22 +132,30 @@ class Meter:
             self.aws_calls,
             self.messages,
             self.wcu_by_item,
+            self.rcu_by_item,
         ):
             counter.clear()
+        self.emulator_cpu_ms = 0.0
 
     @contextmanager
     def invocation(self, function: str, messages: int = 0) -> Iterator[None]:
-        """Count one Lambda invocation of ``function``: its CPU time and the AWS calls it made
-        (the CPU time excludes waiting for a core on a busy machine; network waits are priced
-        per call by the cost bench)."""
-        started = time.process_time()
+        """Count one Lambda invocation of ``function``: its CPU time and the AWS calls it made.
+
+        The CPU time excludes waiting for a core on a busy machine, and every AWS call from the
+        moment botocore sends it (``before-call``) to the moment it hands back the parsed answer
+        (``after-call``): in process, that is moto doing DynamoDB's and SQS's work, which in AWS
+        is done by the service while the function waits on the network. The cost bench prices
+        that wait, and the answer's parsing, as ``NETWORK_MS_PER_CALL`` per call. The meter's own
+        look-ups are left out too."""
+        started, emulator = time.process_time(), self.emulator_cpu_ms
         calls = self.ddb_calls.total() + self.sqs_requests.total()
         try:
             yield
         finally:
             self.invocations[function] += 1
             self.messages[function] += messages
-            self.cpu_ms[function] += (time.process_time() - started) * 1000
+            spent = (time.process_time() - started) * 1000 - (self.emulator_cpu_ms - emulator)
+            self.cpu_ms[function] += spent
             self.aws_calls[function] += self.ddb_calls.total() + self.sqs_requests.total() - calls
 
     def raw_get(self, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -148,7 +166,20 @@ class Meter:
         item = self._raw.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         return dict(item) if item else None
 
+    def _sent(self, **_: Any) -> None:
+        self._call_started.append(time.process_time())
+
+    def _returned(self) -> None:
+        self.emulator_cpu_ms += (time.process_time() - self._call_started.pop()) * 1000
+
     def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        started = time.process_time()
+        try:
+            self._look_before(params, model)
+        finally:
+            self.emulator_cpu_ms += (time.process_time() - started) * 1000
+
+    def _look_before(self, params: dict[str, Any], model: Any) -> None:
         op = model.name
         writes: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
         if op in ("PutItem", "UpdateItem", "DeleteItem"):
@@ -162,6 +193,12 @@ class Meter:
         self._pending.append((op, params, writes))
 
     def _after(self, parsed: dict[str, Any], model: Any, http_response: Any, **_: Any) -> None:
+        try:
+            self._charge(parsed, model, http_response)
+        finally:
+            self._returned()
+
+    def _charge(self, parsed: dict[str, Any], model: Any, http_response: Any) -> None:
         op, params, writes = self._pending.pop()
         assert op == model.name, (op, model.name)
         self.ddb_calls[op] += 1
@@ -180,7 +217,7 @@ class Meter:
 
     # -- reads, by operation ------------------------------------------------------------------------
     def _read_get(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
-        self._charge_read("table", _s(params["Key"]["pk"]), [parsed.get("Item")], params)
+        self._charge_read("table", _s(params["Key"]["pk"]), [parsed.get("Item")], params, "GetItem")
 
     def _read_batch_get(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         responses = parsed.get("Responses", {}).values()
@@ -188,20 +225,22 @@ class Meter:
         for request in params["RequestItems"].values():
             for key in request["Keys"]:
                 k = (_s(key["pk"]), _s(key["sk"]))
-                self._charge_read("table", k[0], [found.get(k)], request)
+                self._charge_read("table", k[0], [found.get(k)], request, "BatchGetItem")
 
     def _read_query(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         values = params.get("ExpressionAttributeValues", {})
         pk = _s(values[":pk"]) if ":pk" in values else "?"
-        self._charge_read(params.get("IndexName", "table"), pk, parsed.get("Items", []), params)
+        self._charge_read(params.get("IndexName", "table"), pk, parsed.get("Items", []), params, "Query")
 
     def _read_transact_get(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         for action, resp in zip(params["TransactItems"], parsed.get("Responses", []), strict=False):
             pk = _s(action["Get"]["Key"]["pk"])
-            self.rcu[("table", pk)] += 2 * max(1, math.ceil(item_size(resp.get("Item")) / (4 * KB)))
+            units = 2 * max(1, math.ceil(item_size(resp.get("Item")) / (4 * KB)))
+            self.rcu[("table", pk)] += units
+            self.rcu_by_item[f"TransactGetItems {key_family(pk)}"] += units
 
     def _read_scan(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
-        self._charge_read("scan", "(scan)", parsed.get("Items", []), params)
+        self._charge_read("scan", "(scan)", parsed.get("Items", []), params, "Scan")
 
     def _charge_write(
         self, write: tuple[dict[str, Any], dict[str, Any] | None], failed: bool, *, factor: int
@@ -239,13 +278,18 @@ class Meter:
         pk: str,
         items: list[dict[str, Any] | None],
         params: dict[str, Any],
+        op: str,
     ) -> None:
         factor = 1.0 if params.get("ConsistentRead") else 0.5
         size = sum(item_size(i) for i in items)
-        self.rcu[(index, pk)] += factor * max(1, math.ceil(size / (4 * KB)))
+        units = factor * max(1, math.ceil(size / (4 * KB)))
+        self.rcu[(index, pk)] += units
+        where = "" if index == "table" else f" ({index})"
+        self.rcu_by_item[f"{op} {key_family(pk)}{where}"] += units
 
     def _sqs(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         self.sqs_requests[model.name] += 1
+        self._returned()
 
     # -- reports -----------------------------------------------------------------------------------
     def per_key(self, events: int) -> list[dict[str, Any]]:

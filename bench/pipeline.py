@@ -12,6 +12,13 @@ do), ``route_events``, and the identity, stock, points and analytics queues with
 in batches of the template's ``BatchSize``; reservations and redemptions through ``stock_api`` and
 ``points_api``. ``Meter`` (bench/meter.py) charges every DynamoDB request to its keys.
 
+Most shoppers are members already: ``ENROLLED`` (90%) of the population signed up in the app
+before the day (set-up, not metered: one ``sign_up`` with their email, phone and loyalty card, as
+the app sends it), the rest are new and their first order opens a membership. A loyalty
+programme's orders come mostly from its members; until 2026-11-30 nobody was enrolled, so 12 of
+the cost bench's 30 orders opened a membership (identity's 5 WCU per order were mostly that;
+``bench_cost`` still reports that workload as ``orders_nobody_enrolled``).
+
 Shoppers' addresses are ``shopper<n>@mail.test``. Until 2026-11-30 they were ``@example.com``,
 which identity's blocklist (``loyalty.identity.policy``) rightly ignores as a placeholder: no web
 order and no email open was ever attributed, so none of them reached points or KPIs (19 of 30
@@ -48,6 +55,8 @@ STORES = ("MAD-SOL", "MAD-GOYA", "BCN-DIAG", "BCN-GRAC", "VLC-COLON", "SEV-SIERP
 SKUS = 400
 COLLECT_SKUS = tuple(f"SKU-{i:04d}" for i in range(0, SKUS, SKUS // 10))  # reservable in every store
 QUICK_EVENTS, FULL_EVENTS = 100, 1000
+#: share of the population enrolled before the day (members); the others are new customers
+ENROLLED = 0.9
 DAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 # consumer -> (queue logical id, function dir, template logical id, batch size)
@@ -115,6 +124,22 @@ class Workload:
     def at(self) -> str:
         self.seq += 1
         return (DAY + timedelta(seconds=self.seq)).isoformat()
+
+    def enrolled(self, share: float) -> list[Person]:
+        """The members: ``share`` of the population, drawn apart from the day's draws."""
+        draw = random.Random(f"enrolled-{len(self.people)}")
+        return draw.sample(self.people, round(share * len(self.people)))
+
+    @staticmethod
+    def sign_up(p: Person) -> dict[str, Any]:
+        """The app's ``sign_up`` of a member, the week before the day (events/webhooks/app_sign_up.json)."""
+        return {
+            "event_id": f"app-bench-signup-{p.n}",
+            "event": "sign_up",
+            "timestamp": (DAY - timedelta(days=7, seconds=-p.n)).isoformat(),
+            "device": {"id": p.device, "platform": "ios"},
+            "user": {"email": p.email, "phone": p.phone, "loyalty_card": p.card, "locale": "es"},
+        }
 
     def webhook(self, kind: str) -> tuple[str, Any]:
         rng, p = self.rng, self.rng.choice(self.people)
@@ -373,9 +398,14 @@ class Pipeline:
 
 
 def run(
-    events: int, *, seed: int = 16, kinds: dict[str, int] | None = None, pump_every: int = 50
+    events: int,
+    *,
+    seed: int = 16,
+    kinds: dict[str, int] | None = None,
+    pump_every: int = 50,
+    enrolled: float = ENROLLED,
 ) -> tuple[Meter, dict[str, Any]]:
-    """Set up (stock, spenders; not metered), then meter ``events`` events of the mix."""
+    """Set up (stock, members, spenders; not metered), then meter ``events`` events of the mix."""
     from bench.common import emulated
     from tests.support.lambdas import http_api_event
 
@@ -396,6 +426,9 @@ def run(
             pipe.skip_stream()
             spenders = [f"c_spender{i:04d}" for i in range(max(1, events * mix.get("redemption", 0) // 100))]
             _seed_spenders(PointsService(), spenders)
+            members = work.enrolled(enrolled)
+            for p in members:
+                pipe.webhook("app", work.sign_up(p))
             pipe.pump()
             meter.reset()
             lines_by_sku: dict[str, int] = {}
@@ -455,6 +488,8 @@ def run(
     return meter, {
         "events": events,
         "order_events": orders,
+        "members_before_the_day": len(members),
+        "population": len(work.people),
         "mix": counts,
         "order_lines_by_sku": lines_by_sku,
     }

@@ -53,24 +53,38 @@ def svc(stack: Resolver, clock: Clock) -> Iterator[PointsService]:
 
 
 def assert_invariant(customer_id: str) -> dict[str, int]:
-    """balance == sum(ledger) and lots add up to the balance; nothing below zero."""
+    """balance == sum(ledger) and lots add up to the balance; nothing below zero.
+
+    What a reader sees: the balance item plus the lots not folded into it yet (an earning written
+    as one plain put); the ledger: the entry items plus the earnings lots stand for themselves
+    (``own_entries``: their earn and bonus entries add up to the lot's ``points``).
+    """
     table = Table()
     items = list(table.query_all(customer_pk(customer_id), sk_prefix="PTS#", consistent=True))
     entries = [i for i in items if i["entity"] == "points_entry"]
     lots = [i for i in items if i["entity"] == "points_lot"]
     balance = next((i for i in items if i["entity"] == "points_balance"), None)
+    unfolded = [lot for lot in lots if lot.get("folded") is False]
+    for lot in unfolded:  # untouched since their plain put
+        assert lot["own_entries"] and lot["remaining"] == lot["points"] and lot["reversed"] == 0
+        assert lot["status"] in {"pending", "available"}
     if balance is None:
-        assert not entries
-        return {"available": 0, "pending": 0, "debt": 0, "lifetime_earned": 0}
-    net = balance["available"] + balance["pending"] - balance["debt"]
-    assert net == sum(e["points"] for e in entries)
-    assert balance["available"] >= 0
-    assert balance["pending"] >= 0
-    assert balance["debt"] >= 0
-    assert sum(lot["remaining"] for lot in lots if lot["status"] == "available") == balance["available"]
-    assert sum(lot["remaining"] for lot in lots if lot["status"] == "pending") == balance["pending"]
+        assert not entries and len(unfolded) == len(lots)
+        balance = {"available": 0, "pending": 0, "debt": 0, "lifetime_earned": 0}
+    seen = {k: balance[k] for k in ("available", "pending", "debt", "lifetime_earned")}
+    for lot in unfolded:
+        seen[lot["status"]] += lot["remaining"]
+        seen["lifetime_earned"] += lot["points"]
+    ledger = sum(e["points"] for e in entries) + sum(lot["points"] for lot in lots if lot.get("own_entries"))
+    net = seen["available"] + seen["pending"] - seen["debt"]
+    assert net == ledger
+    assert seen["available"] >= 0
+    assert seen["pending"] >= 0
+    assert seen["debt"] >= 0
+    assert sum(lot["remaining"] for lot in lots if lot["status"] == "available") == seen["available"]
+    assert sum(lot["remaining"] for lot in lots if lot["status"] == "pending") == seen["pending"]
     assert all(lot["remaining"] >= 0 for lot in lots)
-    return {k: balance[k] for k in ("available", "pending", "debt", "lifetime_earned")}
+    return seen
 
 
 def purge(*customers: str) -> None:

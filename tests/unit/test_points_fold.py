@@ -9,9 +9,11 @@ by the earlier code (entry items, no ``folded``).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -75,6 +77,12 @@ def _order(customer: str, order_id: str, amount: int, **kw: Any) -> Any:
     return order_event(customer, order_id, [("SKU-A", 1, str(amount))], **kw)
 
 
+def _jobs(jobs: Iterable[Callable[[], Any]]) -> Callable[[int], Any]:
+    """``race`` work running the i-th job."""
+    listed = list(jobs)
+    return lambda i: listed[i]()
+
+
 def _seen(svc: PointsService, customer: str) -> dict[str, int]:
     view = svc.points(customer)
     return {k: view[k] for k in ("available", "pending", "debt", "lifetime_earned")}
@@ -92,14 +100,21 @@ def test_an_earning_writes_its_lot_alone_and_every_reader_counts_it(svc: PointsS
     assert (lot["folded"], lot["own_entries"], lot["gsi1pk"].startswith("PTSDUE#")) == (False, True, True)
     assert _items("c_p1", "PTS#E#") == []
     # And the points view, the ledger and the invariant all count both orders
-    assert _seen(svc, "c_p1") == assert_invariant("c_p1") == {
-        "available": 0,
-        "pending": 50,
-        "debt": 0,
-        "lifetime_earned": 50,
-    }
+    assert (
+        _seen(svc, "c_p1")
+        == assert_invariant("c_p1")
+        == {
+            "available": 0,
+            "pending": 50,
+            "debt": 0,
+            "lifetime_earned": 50,
+        }
+    )
     entries = svc.ledger("c_p1", 10, None)["entries"]
-    assert [(e["kind"], e["order_id"], e["points"]) for e in entries] == [("earn", "W-2", 20), ("earn", "W-1", 30)]
+    assert [(e["kind"], e["order_id"], e["points"]) for e in entries] == [
+        ("earn", "W-2", 20),
+        ("earn", "W-1", 30),
+    ]
 
 
 def test_the_next_transaction_folds_the_lots_once_and_keeps_their_ledger_place(svc: PointsService) -> None:
@@ -163,7 +178,7 @@ def test_a_refund_racing_its_order_is_applied_exactly_once(svc: PointsService) -
         order = order_event(customer, "W-1", [("A", 2, "10"), ("B", 1, "30")], occurred_at=NOW)
         refund = refund_event(customer, "W-1", "R-1", [("1", "A", 1)], occurred_at=NOW)
         # When the order and a refund of one unit race (the refund may find no lot yet)
-        outcomes = race(2, lambda i, o=order, r=refund: PointsService(clock=svc.clock).apply([o, r][i]))
+        outcomes = race(2, _jobs(partial(PointsService(clock=svc.clock).apply, e) for e in (order, refund)))
         # Then the refund is applied once, whatever the interleaving, and no refund is left waiting
         assert outcomes[0] == "earned", outcomes
         assert outcomes[1] in {"reversed", "refund_waiting_for_order"}, outcomes
@@ -188,15 +203,48 @@ def test_an_earning_of_a_customer_absorbed_meanwhile_ends_at_the_survivor(svc: P
         # When the merge and an order routed to the absorbed customer before the REDIRECT race
         routed = _order(absorbed, "W-late", 40)
         fresh = PointsService(clock=svc.clock)
-        outcomes = race(
-            2, lambda i, m=merged, r=routed, s=fresh: s.apply_merge(m) if i == 0 else s._apply_once(r, absorbed)
-        )
+        outcomes = race(2, _jobs([partial(fresh.apply_merge, merged), partial(fresh.apply, routed)]))
         # Then the survivor holds all three orders, the absorbed customer none, nothing doubled
         assert outcomes == [["merge"], "earned"], outcomes
         assert assert_invariant(survivor)["pending"] == 70
         assert assert_invariant(absorbed)["pending"] == 0
         assert {lot["order_id"] for lot in svc.points(survivor)["lots"]} == {"W-S", "W-A", "W-late"}
         purge(survivor, absorbed)
+
+
+def test_an_earning_read_before_the_redirect_and_put_after_the_merge_moves_to_the_survivor(
+    svc: PointsService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two customers with points
+    svc.apply(_order("c_sv", "W-S", 10))
+    svc.apply(_order("c_ab", "W-A", 20))
+    merged = CustomerMerged(
+        kind="merge", merge_id="m-late", survivor_id="c_sv", absorbed_ids=["c_ab"], at=NOW
+    )
+    earning = PointsService(clock=svc.clock, settings=svc.settings)
+    real_load = earning.store.load
+    calls: list[str] = []
+
+    def load_then_merge(customer_id: str, *args: Any, **kw: Any) -> Any:
+        book = real_load(customer_id, *args, **kw)
+        if not calls:  # right after the order's first read: identity's REDIRECT, then the whole merge
+            calls.append(customer_id)
+            Table().put(
+                {"pk": customer_pk("c_ab"), "sk": "REDIRECT", "entity": "redirect", "survivor_id": "c_sv"}
+            )
+            assert svc.apply_merge(merged) == ["merge"]
+        return book
+
+    monkeypatch.setattr(earning.store, "load", load_then_merge)
+    # When the order, read before the REDIRECT, puts its lot on the absorbed customer after the merge
+    assert earning.apply(_order("c_ab", "W-late", 40)) == "earned"
+    # Then its check after the put moves it to the survivor, and a redelivery is a duplicate there
+    assert calls == ["c_ab"]
+    assert assert_invariant("c_ab") == {"available": 0, "pending": 0, "debt": 0, "lifetime_earned": 0}
+    assert assert_invariant("c_sv")["pending"] == 70
+    assert {lot["order_id"] for lot in svc.points("c_sv")["lots"]} == {"W-S", "W-A", "W-late"}
+    assert svc.apply(_order("c_ab", "W-late", 40)) == "duplicate"
+    assert assert_invariant("c_sv")["pending"] == 70
 
 
 def test_a_tier_reached_by_two_racing_orders_is_raised_once(svc: PointsService) -> None:
@@ -206,7 +254,8 @@ def test_a_tier_reached_by_two_racing_orders_is_raised_once(svc: PointsService) 
         svc.apply(_order(customer, "W-0", 400))
         # When two orders of 300 race (each alone stays under silver's 1000; together they reach it)
         orders = [_order(customer, f"W-{n}", 300) for n in (1, 2)]
-        assert race(2, lambda i, o=orders: PointsService(clock=svc.clock).apply(o[i])) == ["earned"] * 2
+        applies = (partial(PointsService(clock=svc.clock).apply, o) for o in orders)
+        assert race(2, _jobs(applies)) == ["earned"] * 2
         # Then the customer is silver, and the change is recorded once
         assert svc.points(customer)["tier"] == "silver"
         changes = _items(customer, "PTS#TIER#")
@@ -247,9 +296,12 @@ def test_balances_lots_and_entries_of_the_earlier_code_read_the_same(svc: Points
         lines={"1": LineEarning("SKU-A", 1, 70, ["base-eur"])},
     )
     item = lot.to_item()
-    assert "folded" not in item and "own_entries" not in item
+    assert "folded" not in item
+    assert "own_entries" not in item
     table.put(item)
-    entry = Entry(customer_id=customer, kind="earn", points=70, at=MATURED.isoformat(), order_id="W-old", version=1)
+    entry = Entry(
+        customer_id=customer, kind="earn", points=70, at=MATURED.isoformat(), order_id="W-old", version=1
+    )
     table.put(entry.to_item())
     balance = Balance(customer_id=customer, available=70, lifetime_earned=70, version=1)
     balance.buckets = {MATURED.strftime("%Y-%m"): 70}
@@ -257,12 +309,16 @@ def test_balances_lots_and_entries_of_the_earlier_code_read_the_same(svc: Points
     table.put(balance.to_item())
     # When a new order is earned (plain) and points are redeemed
     assert svc.apply(_order(customer, "W-new", 30)) == "earned"
-    assert _seen(svc, customer) == assert_invariant(customer) == {
-        "available": 70,
-        "pending": 30,
-        "debt": 0,
-        "lifetime_earned": 100,
-    }
+    assert (
+        _seen(svc, customer)
+        == assert_invariant(customer)
+        == {
+            "available": 70,
+            "pending": 30,
+            "debt": 0,
+            "lifetime_earned": 100,
+        }
+    )
     svc.redeem(customer, 60, "k", "web", None)
     # Then the old lot and entry count once, the new lot once
     assert _seen(svc, customer) == assert_invariant(customer)
@@ -300,15 +356,12 @@ def test_readers_see_the_ledger_sum_at_every_step_with_lots_not_folded(
             if kind == "order":
                 orders.append(f"P-{n}")
                 at = clock.now - timedelta(days=20) if matured else clock.now
-                svc.apply(_order(customer, orders[-1], value, channel=Channel.POS, occurred_at=at))
-                assert svc.apply(_order(customer, orders[-1], value, channel=Channel.POS, occurred_at=at)) in {
-                    "duplicate"
-                }
+                routed = _order(customer, orders[-1], value, channel=Channel.POS, occurred_at=at)
+                svc.apply(routed)
+                assert svc.apply(routed) == "duplicate"
             elif kind == "redeem":
-                try:
+                with contextlib.suppress(Unprocessable):
                     svc.redeem(customer, value, f"k{n}", "pos", None)
-                except Unprocessable:
-                    pass
             elif kind == "refund" and orders:
                 order_id = orders[value % len(orders)]
                 svc.apply(

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from devstack.template import Resolver
 from loyalty.customers import customer_pk
 from loyalty.errors import Unprocessable
+from loyalty.identity.store import IdentityStore
 from loyalty.models.events import Channel
 from loyalty.models.merges import CustomerMerged
 from loyalty.points.model import Balance, Entry, LineEarning, Lot
@@ -110,6 +111,9 @@ def test_an_earning_writes_its_lot_alone_and_every_reader_counts_it(svc: PointsS
             "lifetime_earned": 50,
         }
     )
+    staff = IdentityStore().points_balance("c_p1")  # the staff 360 view's figures
+    assert staff is not None
+    assert (staff["pending"], staff["lifetime_earned"]) == (50, 50)
     entries = svc.ledger("c_p1", 10, None)["entries"]
     assert [(e["kind"], e["order_id"], e["points"]) for e in entries] == [
         ("earn", "W-2", 20),

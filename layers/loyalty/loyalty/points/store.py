@@ -13,7 +13,7 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from loyalty import customers
@@ -204,6 +204,11 @@ class PointsStore:
             if failed:
                 raise AlreadyApplied(failed[0]) from err
             raise
+
+    def seen_balance(self, customer_id: str) -> Item | None:
+        """The balance item as readers see it (lots not folded yet counted), None without points."""
+        book = self.snapshot(customer_id, datetime.now(UTC))
+        return book.balance.to_item() if book.exists or book.lots else None
 
     # -- items of a transaction ------------------------------------------------------------------
     @staticmethod

@@ -27,10 +27,9 @@ from loyalty.identity.store import IdentityStore
 from loyalty.models.events import Channel
 from loyalty.models.merges import CustomerMerged
 from loyalty.points.model import Balance, Entry, LineEarning, Lot
-from loyalty.points.service import PointsService, clear_rules_cache
-from loyalty.settings import get_settings
+from loyalty.points.service import PointsService
 from loyalty.store.table import Table
-from tests.support.points import order_event, refund_event
+from tests.support.points import Clock, order_event, points_service, refund_event
 from tests.support.races import race
 from tests.unit.test_points_ledger import assert_invariant, purge
 
@@ -38,30 +37,11 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 MATURED = NOW - timedelta(days=20)  # a POS sale this old earns available points at once
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
-
-
-@pytest.fixture
-def svc(stack: Resolver, clock: Clock) -> Iterator[PointsService]:
-    from devstack import moto_patches
-
-    moto_patches.install()  # each emulated request atomic, as DynamoDB's are
-    clear_rules_cache()
-    settings_ = get_settings().model_copy(update={"points_expiry_days": 30})
-    service = PointsService(clock=clock, settings=settings_)
-    service.rules()  # seeded once, before any race
-    yield service
-    clear_rules_cache()
+def svc(stack: Resolver) -> Iterator[PointsService]:
+    for service in points_service(Clock(NOW)):
+        service.rules()  # seeded once, before any race
+        yield service
 
 
 def _items(customer_id: str, prefix: str) -> list[dict[str, Any]]:
@@ -348,8 +328,10 @@ STEPS = st.lists(
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)
 def test_readers_see_the_ledger_sum_at_every_step_with_lots_not_folded(
-    svc: PointsService, clock: Clock, steps: list[tuple[str, int, bool]]
+    svc: PointsService, steps: list[tuple[str, int, bool]]
 ) -> None:
+    clock = svc.clock
+    assert isinstance(clock, Clock)
     customer = f"c_{uuid.uuid4().hex}"
     clock.now = NOW
     svc.store.save_job_state("release", next_day=NOW.date().isoformat())

@@ -3,8 +3,9 @@
 Every change of one customer's points is ONE transaction conditioned on the balance item's
 ``version`` (optimistic concurrency: the balance is the lock of the customer's ledger), which also
 carries the event-id keyed dedupe record (``PTS#EV#<event_id>``, put only if new). Lots, entries
-and the other items of the transaction need no condition of their own: nothing writes them
-outside such a transaction.
+and the other items of the transaction need no condition of their own: nothing else writes them,
+but for an ordinary earning: its lot alone, put only if the order has none (``put_lot``), not
+folded into the balance item (readers add it: ``snapshot``); the next transaction folds it.
 """
 
 from __future__ import annotations

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from loyalty.models import events as ev
+from loyalty.points.service import PointsService, clear_rules_cache
 from loyalty.routing.router import RoutedEvent
+from loyalty.settings import get_settings
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def points_service(clock: Clock) -> Iterator[PointsService]:
+    """A fixture's service on the emulated table, lots expiring after 30 days (the minimum).
+
+    Each emulated request is atomic, and a transaction costs O(items touched), as in DynamoDB
+    (``devstack.moto_patches``); the rules cache is cleared before and after.
+    """
+    from devstack import moto_patches
+
+    moto_patches.install()
+    clear_rules_cache()
+    # expiry after 30 days (the minimum) so a property test sees lots expire within a few steps
+    settings_ = get_settings().model_copy(update={"points_expiry_days": 30})
+    yield PointsService(clock=clock, settings=settings_)
+    clear_rules_cache()
 
 
 def order_event(

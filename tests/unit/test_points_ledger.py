@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,21 +19,12 @@ from loyalty.customers import customer_pk
 from loyalty.errors import Unprocessable
 from loyalty.models.events import Channel
 from loyalty.models.merges import CustomerMerged
-from loyalty.points.service import PointsService, clear_rules_cache
+from loyalty.points.service import PointsService
 from loyalty.routing.router import RoutedEvent
-from loyalty.settings import get_settings
 from loyalty.store.table import Table
-from tests.support.points import cancel_event, order_event, refund_event
+from tests.support.points import Clock, cancel_event, order_event, points_service, refund_event
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -42,18 +34,31 @@ def clock() -> Clock:
 
 @pytest.fixture
 def svc(stack: Resolver, clock: Clock) -> Iterator[PointsService]:
-    from devstack import moto_patches
+    yield from points_service(clock)
 
-    moto_patches.install()  # transactions cost O(items touched) as in DynamoDB, not O(table)
-    clear_rules_cache()
-    # expiry after 30 days (the minimum) so a property test sees lots expire within a few steps
-    settings_ = get_settings().model_copy(update={"points_expiry_days": 30})
-    yield PointsService(clock=clock, settings=settings_)
-    clear_rules_cache()
+
+def _seen_by_readers(balance: dict[str, Any] | None, lots: list[dict[str, Any]]) -> dict[str, int]:
+    """The balance item plus the lots not folded into it yet (each untouched since its plain put)."""
+    unfolded = [lot for lot in lots if lot.get("folded") is False]
+    if balance is None:
+        assert len(unfolded) == len(lots)
+    seen = {k: int((balance or {}).get(k, 0)) for k in ("available", "pending", "debt", "lifetime_earned")}
+    for lot in unfolded:
+        assert lot["own_entries"]
+        assert (lot["remaining"], lot["reversed"]) == (lot["points"], 0)
+        assert lot["status"] in {"pending", "available"}
+        seen[lot["status"]] += lot["remaining"]
+        seen["lifetime_earned"] += lot["points"]
+    return seen
 
 
 def assert_invariant(customer_id: str) -> dict[str, int]:
-    """balance == sum(ledger) and lots add up to the balance; nothing below zero."""
+    """balance == sum(ledger) and lots add up to the balance; nothing below zero.
+
+    What a reader sees: the balance item plus the lots not folded into it yet (an earning written
+    as one plain put); the ledger: the entry items plus the earnings lots stand for themselves
+    (``own_entries``: their earn and bonus entries add up to the lot's ``points``).
+    """
     table = Table()
     items = list(table.query_all(customer_pk(customer_id), sk_prefix="PTS#", consistent=True))
     entries = [i for i in items if i["entity"] == "points_entry"]
@@ -61,16 +66,17 @@ def assert_invariant(customer_id: str) -> dict[str, int]:
     balance = next((i for i in items if i["entity"] == "points_balance"), None)
     if balance is None:
         assert not entries
-        return {"available": 0, "pending": 0, "debt": 0, "lifetime_earned": 0}
-    net = balance["available"] + balance["pending"] - balance["debt"]
-    assert net == sum(e["points"] for e in entries)
-    assert balance["available"] >= 0
-    assert balance["pending"] >= 0
-    assert balance["debt"] >= 0
-    assert sum(lot["remaining"] for lot in lots if lot["status"] == "available") == balance["available"]
-    assert sum(lot["remaining"] for lot in lots if lot["status"] == "pending") == balance["pending"]
+    seen = _seen_by_readers(balance, lots)
+    ledger = sum(e["points"] for e in entries) + sum(lot["points"] for lot in lots if lot.get("own_entries"))
+    net = seen["available"] + seen["pending"] - seen["debt"]
+    assert net == ledger
+    assert seen["available"] >= 0
+    assert seen["pending"] >= 0
+    assert seen["debt"] >= 0
+    assert sum(lot["remaining"] for lot in lots if lot["status"] == "available") == seen["available"]
+    assert sum(lot["remaining"] for lot in lots if lot["status"] == "pending") == seen["pending"]
     assert all(lot["remaining"] >= 0 for lot in lots)
-    return {k: balance[k] for k in ("available", "pending", "debt", "lifetime_earned")}
+    return seen
 
 
 def purge(*customers: str) -> None:

@@ -24,6 +24,7 @@ from loyalty.errors import Conflict
 from loyalty.identity.profile import iso
 from loyalty.models.identifiers import Identifier, IdentifierType
 from loyalty.models.merges import MERGE_ENTITY, CustomerMerged
+from loyalty.points.store import PointsStore
 from loyalty.store.table import Item, Table, tx_check, tx_delete, tx_put, tx_put_new, tx_update
 
 PROFILE_ENTITY = "profile"
@@ -436,8 +437,8 @@ class IdentityStore:
 
     # -- 360 and erasure -----------------------------------------------------------------------
     def points_balance(self, customer_id: str) -> Item | None:
-        """Points' balance item when points has one for this customer (read only)."""
-        return self.table.get(customer_pk(customer_id), "PTS#BALANCE")
+        """Points' balance as its readers see it, when points has one for this customer (read only)."""
+        return PointsStore(self.table).seen_balance(customer_id)
 
     def collection(self, customer_id: str) -> list[Item]:
         """Every item of a customer's collection (any capability's), for erasure."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -97,7 +97,8 @@ class Book:
         exists: bool = True,
     ) -> None:
         self.balance = balance
-        self.lots: dict[str, Lot] = {lot.order_id: lot for lot in lots}
+        self.lots: dict[str, Lot] = {}
+        self.folding: set[str] = set()  # lots this book counts in its balance for the first time
         self.now = now
         self.exists = exists
         self.expected_version = balance.version if exists else None
@@ -110,12 +111,51 @@ class Book:
         self.removed: set[str] = set()
         self.puts: list[tuple[Item, bool]] = []  # (item, must be new)
         self.deletes: list[tuple[str, str]] = []
+        for lot in lots:
+            self._add(lot)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _add(self, lot: Lot) -> None:
+        if lot.order_id not in self.lots:
+            self.lots[lot.order_id] = lot
+            self.fold(lot)
+
+    def fold(self, lot: Lot) -> None:
+        """Count a lot written by a plain put (``folded`` False) in the balance.
+
+        Such a lot is untouched since its earning (every later change of it goes through a
+        transaction, which folds it first): its remaining points are all its points. The commit
+        rewrites it as folded, with its entries' ledger position, in the same transaction.
+        """
+        if lot.folded:
+            return
+        bal = self.balance
+        self._credit(lot, lot.remaining)
+        bal.lifetime_earned += lot.points
+        bal.buckets[lot.month] = bal.buckets.get(lot.month, 0) + lot.points
+        if bal.channels.get(lot.channel, "") < lot.occurred_at:
+            bal.channels[lot.channel] = lot.occurred_at
+        lot.folded = True
+        self.folding.add(lot.order_id)
+        self._touch(lot)
+
+    def place_folded(self, version: int) -> int:
+        """Lots folded by this book: their entries go first in the ledger at ``version``.
+
+        Returns the index of the version's first entry item (what was earned comes before what
+        the same change then did with it).
+        """
+        position = 0
+        for order_id in sorted(self.folding & set(self.lots)):
+            lot = self.lots[order_id]
+            lot.folded, lot.entry_version, lot.entry_index = True, version, position
+            position += len(lot.own_ledger())
+        return position
+
     def all_lots(self) -> list[Lot]:
         if not self.all_loaded and self._load_all is not None:
             for lot in self._load_all():
-                self.lots.setdefault(lot.order_id, lot)
+                self._add(lot)
             self.all_loaded = True
         return list(self.lots.values())
 
@@ -164,6 +204,11 @@ class Book:
             lot.settled_debt += settle
             self.balance.debt -= settle
         return settle
+
+    def settle_debt(self, order_id: str) -> int:
+        """Settle debt from an order's pending or available lot; returns the points settled."""
+        lot = self.lots[order_id]
+        return self._settle_debt(lot) if lot.status in {"pending", "available"} else 0
 
     def _credit(self, lot: Lot, points: int) -> None:
         if lot.status == "pending":
@@ -216,28 +261,13 @@ class Book:
             bonus_rule_ids=[part.rule_id for _, part in earning.bonuses],
             order_total=str(order_total),
             currency=currency,
+            own_entries=True,
+            earned_at=self.now.isoformat(),
+            bonus_parts={part.rule_id: part.points for _, part in earning.bonuses},
         )
         self.lots[order_id] = lot
+        self.folding.add(order_id)  # the lot is its own earn (and bonus) entry
         self._touch(lot)
-        cause = {"event_id": event_id, "order_id": order_id, "channel": channel}
-        self._entry(
-            "earn",
-            earning.line_points,
-            rule_ids=sorted({rid for line in lot.lines.values() for rid in line.rule_ids}),
-            lines=[
-                {"line_id": lid, "sku": line.sku, "points": line.points, "rule_ids": line.rule_ids}
-                for lid, line in lot.lines.items()
-            ],
-            **cause,
-        )
-        if earning.bonus_points:
-            self._entry(
-                "bonus",
-                earning.bonus_points,
-                rule_ids=lot.bonus_rule_ids,
-                lines=[{"rule_id": p.rule_id, "points": p.points} for _, p in earning.bonuses],
-                **cause,
-            )
         bal = self.balance
         self._credit(lot, lot.points)
         bal.lifetime_earned += lot.points
@@ -435,7 +465,11 @@ class Book:
         for order_id in order_ids:
             lot = self.lots.pop(order_id)
             self.dirty.discard(order_id)
+            self.folding.discard(order_id)
             self.removed.add(order_id)
+            if lot.own_entries:  # its earning's entries stay in this ledger, as entry items
+                self.entries += [replace(e, customer_id=self.balance.customer_id) for e in lot.own_ledger()]
+                lot.own_entries = False
             if lot.status == "pending":
                 self.balance.pending -= lot.remaining
             elif lot.status == "available":

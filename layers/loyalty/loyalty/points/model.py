@@ -146,6 +146,16 @@ class Lot:
     refund_keys: list[str] = field(default_factory=list)
     currency: str = ""
     origin_customer_id: str | None = None
+    #: the lot is its earning's ledger entry (and its bonus entry): no ``PTS#E#`` item was written
+    #: for them (lots of the earlier code have entry items and no ``own_entries``)
+    own_entries: bool = False
+    #: counted in the balance item; an earning written as one plain put is not (see ``Book.fold``)
+    folded: bool = True
+    earned_at: str = ""
+    bonus_parts: dict[str, int] = field(default_factory=dict)
+    #: where the lot's own entries sit in the ledger: the balance version that folded it
+    entry_version: int = 0
+    entry_index: int = 0
 
     @property
     def qualifying(self) -> int:
@@ -185,6 +195,15 @@ class Lot:
             "currency": self.currency,
             "origin_customer_id": self.origin_customer_id,
         }
+        if self.own_entries:
+            item |= {
+                "own_entries": True,
+                "folded": self.folded,
+                "earned_at": self.earned_at,
+                "bonus_parts": self.bonus_parts,
+                "entry_version": self.entry_version,
+                "entry_index": self.entry_index,
+            }
         if self.status == "pending":
             item["gsi1pk"] = due_gsi(date.fromisoformat(self.pending_until[:10]), self.customer_id)
             item["gsi1sk"] = f"{self.customer_id}#{self.order_id}"
@@ -219,7 +238,50 @@ class Lot:
             refund_keys=list(item.get("refund_keys", [])),
             currency=item.get("currency", ""),
             origin_customer_id=item.get("origin_customer_id"),
+            own_entries=bool(item.get("own_entries", False)),
+            folded=bool(item.get("folded", True)),
+            earned_at=item.get("earned_at", ""),
+            bonus_parts={k: int(v) for k, v in item.get("bonus_parts", {}).items()},
+            entry_version=int(item.get("entry_version", 0)),
+            entry_index=int(item.get("entry_index", 0)),
         )
+
+    def own_ledger(self) -> list[Entry]:
+        """The earning's entries this lot stands for (earn, then bonus), at their ledger position.
+
+        A lot not folded yet has no position: it sits after every entry (``UNFOLDED_VERSION``).
+        """
+        if not self.own_entries:
+            return []
+        version = self.entry_version if self.folded else UNFOLDED_VERSION
+        cause = {"customer_id": self.customer_id, "at": self.earned_at, "version": version}
+        cause |= {"event_id": self.event_id, "order_id": self.order_id, "channel": self.channel}
+        earn = Entry(
+            kind="earn",
+            points=self.points - self.bonus,
+            rule_ids=sorted({rid for line in self.lines.values() for rid in line.rule_ids}),
+            lines=[
+                {"line_id": lid, "sku": line.sku, "points": line.points, "rule_ids": line.rule_ids}
+                for lid, line in self.lines.items()
+            ],
+            index=self.entry_index,
+            **cause,  # type: ignore[arg-type]
+        )
+        if not self.bonus:
+            return [earn]
+        bonus = Entry(
+            kind="bonus",
+            points=self.bonus,
+            rule_ids=self.bonus_rule_ids,
+            lines=[{"rule_id": rid, "points": pts} for rid, pts in self.bonus_parts.items()],
+            index=self.entry_index + 1,
+            **cause,  # type: ignore[arg-type]
+        )
+        return [earn, bonus]
+
+
+#: the ledger position of the entries of lots not folded yet: after every committed version
+UNFOLDED_VERSION = 10**12 - 1
 
 
 @dataclass

@@ -19,12 +19,15 @@ from loyalty.points.ledger import Book, Policy, RefundRequest
 from loyalty.points.model import (
     EXPIRING_ENTITY,
     MERGE_ENTITY,
+    TIERS,
+    Balance,
     Lot,
+    balance_sk,
     expiring_sk,
     merge_sk,
     waiting_sk,
 )
-from loyalty.points.rules import DEFAULT_RULES, AccrualRule, PurchaseHistory, compute_earning
+from loyalty.points.rules import DEFAULT_RULES, AccrualRule, PurchaseHistory, RuleKind, compute_earning
 from loyalty.points.store import AlreadyApplied, PointsStore, StaleBook
 from loyalty.points.tiers import THRESHOLDS, qualifying_points, review, tier_for, upgrade
 from loyalty.retry import retry
@@ -34,6 +37,8 @@ from loyalty.settings import Settings, get_settings
 MAX_ATTEMPTS = 30
 MERGE_CHUNK = 30
 RULES_TTL_S = 60.0
+#: order-level bonuses decided from the purchase history: an earning awarding one is a transaction
+HISTORY_BONUSES = frozenset({RuleKind.FIRST_CHANNEL_PURCHASE, RuleKind.OMNICHANNEL})
 _REDEMPTION_NS = uuid.UUID("0b6f3f0e-9d0c-4f51-8c2e-51e7d5a1c3aa")
 
 Clock = Callable[[], datetime]
@@ -147,18 +152,22 @@ class PointsService:
     def _apply_once(self, routed: RoutedEvent, routed_customer: str) -> str:
         # the REDIRECT of an absorbed customer is read with the balance (same collection, same
         # BatchGetItem); a merge committed meanwhile bumps the absorbed balance's version, so the
-        # retry sees the REDIRECT and credits the survivor
+        # retry sees the REDIRECT and credits the survivor (a plain earning checks after its put)
         event, payload, now = routed.event, routed.event.payload, self.clock()
         assert isinstance(payload, OrderPayload | RefundPayload | CancelPayload)
-        book = self.store.load(routed_customer, now, [payload.order_id])
+        earning = isinstance(payload, OrderPayload)
+        book = self.store.load(routed_customer, now, [payload.order_id], full=earning)
         if book.redirect_to:
-            book = self.store.load(self.store.resolve(book.redirect_to), now, [payload.order_id])
+            survivor = self.store.resolve(book.redirect_to)
+            book = self.store.load(survivor, now, [payload.order_id], full=earning)
         customer_id = book.balance.customer_id
         if isinstance(payload, OrderPayload):
             lot = book.lots.get(payload.order_id)
             if lot is not None and lot.event_id == event.event_id:
                 return "duplicate"  # the order's lot is this event's own record
-            outcome = self._earn(book, routed, payload)
+            outcome, plain = self._earn(book, routed, payload)
+            if plain:
+                return self._put_earning(book.lots[payload.order_id], event.event_id)
         else:
             outcome = self._refund(book, routed, payload)
         retention = self.settings.event_retention_days
@@ -173,12 +182,78 @@ class PointsService:
             self.store.commit([book])
         except AlreadyApplied:
             return "duplicate"
+        if outcome == "refund_waiting_for_order":  # an order put meanwhile (plain) did not see it
+            self._settle_after_put(customer_id, payload.order_id)
         return outcome
 
-    def _earn(self, book: Book, routed: RoutedEvent, order: OrderPayload) -> str:
+    # -- an earning as one plain write ------------------------------------------------------------
+    def _put_earning(self, lot: Lot, event_id: str) -> str:
+        if not self.store.put_lot(lot):  # the order's lot exists: this event's, or another's
+            found = self.store.lot(lot.customer_id, lot.order_id)
+            same = found is not None and found.event_id == event_id
+            return "duplicate" if same else "order_already_credited"
+        self._settle_after_put(lot.customer_id, lot.order_id)
+        return "earned"
+
+    def _settle_after_put(self, customer_id: str, order_id: str) -> None:
+        """Re-read the book after a plain lot put (or a refund left waiting for its order).
+
+        Each side writes, then reads the other's item with strongly consistent reads, so of an
+        earning and a refund (or a merge, or another earning) racing it at least one sees both
+        and finishes the work in a transaction: the lot moves to the survivor of a merge, waiting
+        refunds are applied, debt is settled, a tier reached together is raised.
+        """
+
+        def attempt(_: int) -> None:
+            book = self.store.load(customer_id, self.clock(), [order_id], full=True)
+            if book.redirect_to:
+                self._adopt(customer_id, order_id)
+                return
+            lot = book.lots.get(order_id)
+            if lot is None:
+                return
+            waiting = book.waiting.get(order_id, [])
+            debt = book.balance.debt > 0 and lot.remaining > 0
+            if not (waiting or debt or _tier_due(book.balance, book.now)):
+                return
+            for refund in waiting:
+                book.reverse(order_id, refund)
+            if waiting:
+                book.deletes.append((customer_pk(customer_id), waiting_sk(order_id)))
+            book.settle_debt(order_id)
+            change = upgrade(book.balance, book.now)
+            if change:
+                book.puts.append((change, True))
+            self.store.commit([book])
+
+        retry(attempt, attempts=MAX_ATTEMPTS, on=StaleBook, what=f"ledger of {customer_id}")
+
+    def _adopt(self, absorbed: str, order_id: str) -> None:
+        """A lot put on a customer absorbed meanwhile moves to the survivor (as the merge would)."""
+        now = self.clock()
+        src = self.store.load(absorbed, now, [order_id])
+        lot = src.lots.get(order_id)
+        if lot is None or src.redirect_to is None or lot.status == "reversed":
+            return
+        dst = self.store.load(self.store.resolve(src.redirect_to), now, [order_id])
+        if order_id in dst.lots:  # credited to both: keep the survivor's
+            src.reverse(order_id, RefundRequest(f"merge-late-{order_id}", "", "", full=True))
+        else:
+            src.move_lots_to(dst, [order_id], f"late-{order_id}")
+        self.store.commit([src, dst])
+
+    def _earn(self, book: Book, routed: RoutedEvent, order: OrderPayload) -> tuple[str, bool]:
+        """The earning in the book; True when the order's new lot alone can record it (``plain``).
+
+        Not plain when the balance item must change with it: refunds waiting for the order, debt
+        to settle, a tier to raise (or a review to schedule), or an order-level bonus decided
+        from the purchase history (first purchase in a channel, omnichannel): two such earnings
+        racing must not both award it, and their transactions on the balance's version serialise
+        them.
+        """
         event = routed.event
         if order.order_id in book.lots:
-            return "order_already_credited"
+            return "order_already_credited", False
         earning = compute_earning(
             order,
             event.channel.value,
@@ -187,9 +262,10 @@ class PointsService:
             PurchaseHistory(book.balance.channels, book.balance.omni_periods),
         )
         if not earning.supported:
-            return "unsupported_currency"
+            return "unsupported_currency", False
         waiting = book.waiting.get(order.order_id, [])
-        book.earn(
+        debt = book.balance.debt
+        lot = book.earn(
             event_id=event.event_id,
             channel=event.channel.value,
             order_id=order.order_id,
@@ -200,13 +276,15 @@ class PointsService:
             policy=self.policy,
             waiting=waiting,
         )
+        history_bonus = any(kind in HISTORY_BONUSES for kind, _ in earning.bonuses)
+        plain = not (waiting or debt or history_bonus or _tier_due(book.balance, book.now))
         pk = customer_pk(book.balance.customer_id)
         if waiting:
             book.deletes.append((pk, waiting_sk(order.order_id)))
         change = upgrade(book.balance, book.now)
         if change:
             book.puts.append((change, True))
-        return "earned"
+        return "earned", plain and lot is not None
 
     def _refund(self, book: Book, routed: RoutedEvent, payload: RefundPayload | CancelPayload) -> str:
         event = routed.event
@@ -352,7 +430,7 @@ class PointsService:
                         field="Idempotency-Key",
                     )
                 return existing, True
-            book = self.store.load(customer_id, self.clock())
+            book = self.store.load_full(customer_id, self.clock())  # lots not folded yet count too
             taken = book.redeem(points, rid, channel, note)
             item = self.store.redemption_item(
                 customer_id,
@@ -397,11 +475,12 @@ class PointsService:
     def points(self, customer_id: str) -> dict[str, Any]:
         """Balance, debt, tier (and how far to the next) and the lots with their ages."""
         resolved = self.store.resolve(customer_id)
-        balance = self.store.balance(resolved)
+        now = self.clock()
+        book = self.store.snapshot(resolved, now)
+        balance = book.balance if book.exists or book.lots else None
         if balance is None and not self.store.profile_exists(resolved):
             raise NotFound(f"customer {customer_id} not found", code="customer_not_found")
-        now = self.clock()
-        lots = self.store.lots(resolved) if balance else []
+        lots = list(book.lots.values())
         qualifying = qualifying_points(balance.buckets, now) if balance else 0
         tier = balance.tier if balance else "bronze"
         higher = [t for t, v in THRESHOLDS.items() if v > THRESHOLDS[tier_for(qualifying)]]
@@ -426,7 +505,9 @@ class PointsService:
             raise InvalidInput("limit must be 1..100", field="limit")
         resolved = self.store.resolve(customer_id)
         entries, next_cursor = self.store.entries(resolved, limit, cursor)
-        unknown = not entries and cursor is None and self.store.balance(resolved) is None
+        unknown = (
+            not entries and cursor is None and not self.store.exists(customer_pk(resolved), balance_sk())
+        )
         if unknown and not self.store.profile_exists(resolved):
             raise NotFound(f"customer {customer_id} not found", code="customer_not_found")
         return {
@@ -560,7 +641,7 @@ class PointsService:
     def _review_one(self, customer_id: str, grace: int) -> bool:
 
         def attempt(_: int) -> bool:
-            book = self.store.load(customer_id, self.clock())
+            book = self.store.load_full(customer_id, self.clock())  # qualifying points of every lot
             change = review(book.balance, book.now, grace)
             if change:
                 book.puts.append((change, True))
@@ -568,6 +649,13 @@ class PointsService:
             return change is not None
 
         return retry(attempt, attempts=MAX_ATTEMPTS, on=StaleBook, what=f"ledger of {customer_id}")
+
+
+def _tier_due(balance: Balance, now: datetime) -> bool:
+    """Whether ``upgrade`` would change the balance item (a higher tier, or a review to schedule)."""
+    target = tier_for(qualifying_points(balance.buckets, now))
+    due_review = balance.tier != "bronze" and balance.review_on is None
+    return TIERS.index(target) > TIERS.index(balance.tier) or due_review
 
 
 def _lot_view(lot: Lot, now: datetime) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 Every change of one customer's points is ONE transaction conditioned on the balance item's
 ``version`` (optimistic concurrency: the balance is the lock of the customer's ledger), which also
 carries the event-id keyed dedupe record (``PTS#EV#<event_id>``, put only if new). Lots, entries
-and the other items of the transaction need no condition of their own: nothing writes them
-outside such a transaction.
+and the other items of the transaction need no condition of their own: nothing else writes them,
+but for an ordinary earning: its lot alone, put only if the order has none (``put_lot``), not
+folded into the balance item (readers add it: ``snapshot``); the next transaction folds it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from loyalty import customers
 from loyalty.customers import customer_pk, profile_key, redirect_key
-from loyalty.errors import Conflict, InvalidInput, NotFound
+from loyalty.errors import Conflict, InvalidInput, NotFound, TransientError
 from loyalty.points.ledger import Book, RefundRequest, StaleBook
 from loyalty.points.model import (
     DEDUPE_ENTITY,
@@ -33,6 +35,7 @@ from loyalty.points.model import (
     balance_sk,
     day_shard_key,
     dedupe_sk,
+    entry_sk,
     lot_sk,
     redemption_sk,
     waiting_sk,
@@ -50,6 +53,7 @@ from loyalty.store.table import (
 __all__ = ["AlreadyApplied", "PointsStore", "StaleBook"]
 
 MAX_ACTIONS = 100
+SNAPSHOT_ATTEMPTS = 10
 SEEDED_SK = "SEEDED"
 
 
@@ -94,19 +98,29 @@ class PointsStore:
         items = self.table.query_all(customer_pk(customer_id), sk_prefix="PTS#LOT#", consistent=True)
         return [Lot.from_item(i) for i in items]
 
-    def load(self, customer_id: str, now: datetime, order_ids: list[str] | None = None) -> Book:
-        """A customer's book: the balance and the given lots (all lots load on demand)."""
+    def load(
+        self, customer_id: str, now: datetime, order_ids: list[str] | None = None, *, full: bool = False
+    ) -> Book:
+        """A customer's book: the balance and the given lots (``full``: every lot, read at once).
+
+        Lots written by a plain put and not folded yet are folded into the book's balance as they
+        load (``Book.fold``); a commit of the book writes them folded.
+        """
         pk = customer_pk(customer_id)
         keys = [(pk, balance_sk()), redirect_key(customer_id)]
         for order_id in order_ids or []:
-            keys += [(pk, lot_sk(order_id)), (pk, waiting_sk(order_id))]
+            keys += [(pk, waiting_sk(order_id))] + ([] if full else [(pk, lot_sk(order_id))])
         items = (
-            self.table.batch_get(keys) if order_ids else [i for i in [self.table.get(pk, balance_sk())] if i]
+            self.table.batch_get(keys)
+            if order_ids or full
+            else [i for i in [self.table.get(pk, balance_sk())] if i]
         )
         balance_item = next((i for i in items if i["sk"] == balance_sk()), None)
-        lots = [Lot.from_item(i) for i in items if i["entity"] == LOT_ENTITY]
+        got = [Lot.from_item(i) for i in items if i["entity"] == LOT_ENTITY]
+        lots = self._lots(customer_id) if full else got
         balance = Balance.from_item(balance_item) if balance_item else Balance(customer_id=customer_id)
-        book = Book(balance, lots, now, lambda: self._lots(customer_id), exists=balance_item is not None)
+        more = None if full else lambda: self._lots(customer_id)
+        book = Book(balance, lots, now, more, exists=balance_item is not None)
         for item in items:
             if item["entity"] == WAITING_ENTITY:
                 book.waiting[item["order_id"]] = self._refunds_of(item)
@@ -114,13 +128,34 @@ class PointsStore:
         return book
 
     def load_full(self, customer_id: str, now: datetime) -> Book:
-        book = self.load(customer_id, now)
-        book.all_lots()
-        return book
+        return self.load(customer_id, now, full=True)
 
-    def balance(self, customer_id: str) -> Balance | None:
-        item = self.table.get(customer_pk(customer_id), balance_sk(), consistent=False)
-        return Balance.from_item(item) if item else None
+    def put_lot(self, lot: Lot) -> bool:
+        """An earning as ONE plain write: the lot, not folded, put only if the order has none."""
+        return self.table.put_new(replace(lot, folded=False).to_item())
+
+    def lot(self, customer_id: str, order_id: str) -> Lot | None:
+        item = self.table.get(customer_pk(customer_id), lot_sk(order_id))
+        return Lot.from_item(item) if item else None
+
+    def snapshot(self, customer_id: str, now: datetime) -> Book:
+        """The book as a reader sees it: the balance item plus the lots not folded into it yet.
+
+        The balance is read before and after the lots: a fold between them bumps its version, and
+        the read starts over, so a lot is never counted twice nor missed (bounded, then the last).
+        """
+        pk = customer_pk(customer_id)
+        before = self.table.get(pk, balance_sk())
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            lots = self._lots(customer_id)
+            after = self.table.get(pk, balance_sk())
+            if (before or {}).get("version") == (after or {}).get("version"):
+                break
+            before = after
+        else:
+            raise TransientError(f"points of {customer_id} kept changing while read")
+        balance = Balance.from_item(after) if after else Balance(customer_id=customer_id)
+        return Book(balance, lots, now, exists=after is not None)
 
     def commit(self, books: list[Book]) -> None:
         """Write the books' changes in one transaction; StaleBook / AlreadyApplied on conflicts."""
@@ -142,7 +177,8 @@ class PointsStore:
                     )
                 )
             kinds.append("balance")
-            for i, entry in enumerate(book.entries):
+            first = book.place_folded(bal.version)
+            for i, entry in enumerate(book.entries, start=first):
                 entry.version, entry.index = bal.version, i
                 actions.append(tx_put_new(entry.to_item()))
                 kinds.append(entry.to_item()["sk"])
@@ -169,6 +205,11 @@ class PointsStore:
             if failed:
                 raise AlreadyApplied(failed[0]) from err
             raise
+
+    def seen_balance(self, customer_id: str) -> Item | None:
+        """The balance item as readers see it (lots not folded yet counted), None without points."""
+        book = self.snapshot(customer_id, datetime.now(UTC))
+        return book.balance.to_item() if book.exists or book.lots else None
 
     # -- items of a transaction ------------------------------------------------------------------
     @staticmethod
@@ -240,14 +281,27 @@ class PointsStore:
         return self._lots(customer_id)
 
     def entries(self, customer_id: str, limit: int, cursor: str | None) -> tuple[list[Entry], str | None]:
-        items, last = self.table.query(
-            customer_pk(customer_id),
-            sk_prefix="PTS#E#",
-            forward=False,
-            limit=limit,
-            start_key=decode_cursor(cursor),
+        """Newest first: the entry items merged with the entries lots stand for (``own_entries``).
+
+        A folded lot's entries sit at the version that folded it; lots not folded yet come first,
+        newest earning first (their place is fixed once folded: a page may then show one again).
+        """
+        pk, start = customer_pk(customer_id), decode_cursor(cursor)
+        items, last = self.table.query(pk, sk_prefix="PTS#E#", forward=False, limit=limit, start_key=start)
+        ranked = [(i["sk"], Entry.from_item(i)) for i in items]
+        lots = sorted(self._lots(customer_id), key=lambda lot: (lot.earned_at, lot.order_id))
+        unfolded = 0
+        for lot in lots:
+            for entry in lot.own_ledger():
+                if not lot.folded:
+                    entry.index, unfolded = unfolded, unfolded + 1
+                ranked.append((entry_sk(entry.version, entry.index), entry))
+        ranked = sorted(
+            (r for r in ranked if start is None or r[0] < start["sk"]), key=lambda r: r[0], reverse=True
         )
-        return [Entry.from_item(i) for i in items], encode_cursor(last)
+        page = ranked[:limit]
+        more = len(ranked) > limit or last is not None
+        return [e for _, e in page], encode_cursor({"pk": pk, "sk": page[-1][0]}) if more and page else None
 
     def exists(self, pk: str, sk: str) -> bool:
         return self.table.get(pk, sk) is not None

@@ -46,7 +46,7 @@ ORDER_ENTITY = "stock_order"
 JOURNAL_ENTITY = "stock_journal"
 #: order takes a shard keeps before they are flushed to a ``JRN#`` item (keeps a shard < 1 KB);
 #: a take whose order has no record yet is never flushed (see ``Take``), so it may hold more
-JOURNAL_SIZE = 8
+JOURNAL_SIZE = 7
 RESERVATION_ENTITY = "reservation"
 CUSTOMER_RESERVATION_ENTITY = "customer_reservation"
 RESERVATION_GUARD_ENTITY = "reservation_guard"
@@ -171,11 +171,6 @@ class Shard:
         if tag not in self.takes:
             return None
         return next((t for t in map(Take.parse, self.journal) if t is not None and t.tag == tag), None)
-
-
-def journal_entry(at: str, on_hand_delta: int, key: str) -> str:
-    """One order take in a shard's journal: ``<at>|<delta>|<key>`` (fixed-width ``at`` first)."""
-    return f"{at}|{on_hand_delta}|{key}"
 
 
 def take_tag(channel: str, order_id: str, line_id: str) -> str:

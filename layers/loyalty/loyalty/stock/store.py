@@ -74,15 +74,8 @@ def shard_update(
     quantity: int,
     *,
     before: str | None = None,
-    journal: list[str] | None = None,
-    flush: Shard | None = None,
 ) -> dict[str, Any]:
-    """The conditional update of one shard for ``quantity`` units in ``mode``.
-
-    ``journal``: entries appended to the shard's journal (while it has room); with ``flush`` (the
-    shard as read, its journal full and flushed in the same transaction) they replace it instead,
-    guarded by the version that was read.
-    """
+    """The conditional update of one shard for ``quantity`` units in ``mode``."""
     d_on_hand, d_reserved = _deltas(mode, quantity)
     values: dict[str, Any] = {
         ":z": 0,
@@ -113,20 +106,6 @@ def shard_update(
         names["#ct"] = "counted_at"
         conditions.append("(attribute_not_exists(#ct) OR #ct < :at)")
         values[":at"] = before
-    if journal:
-        names["#jr"] = "journal"
-        values[":jr"] = journal
-        if flush is None:
-            expression = expression.replace(
-                " ADD ", ", #jr = list_append(if_not_exists(#jr, :nojr), :jr) ADD "
-            )
-            values[":nojr"] = []
-            values[":room"] = model.JOURNAL_SIZE - len(journal)
-            conditions.append("(attribute_not_exists(#jr) OR size(#jr) <= :room)")
-        else:
-            expression = expression.replace(" ADD ", ", #jr = :jr ADD ")
-            values[":v"] = flush.version
-            conditions.append("#ver = :v")
     return tx_update(
         model.sku_pk(sku),
         model.shard_sk(location_id, shard),

@@ -72,22 +72,25 @@ def _fill(sku: str, prefix: str, orders: int, minute: int = 2) -> None:
         support.apply_message(_order(f"{prefix}-{i}", [(sku, 1)], minute=minute))
 
 
+def _crashing_at(real: Callable[..., Any], at_call: int) -> Callable[..., Any]:
+    """``real``, except that its ``at_call``-th call raises Crash."""
+    calls = [0]
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == at_call:
+            raise Crash(f"crashed in {real.__name__}")
+        return real(*args, **kwargs)
+
+    return wrapped
+
+
 @pytest.fixture
-def crash_once(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, int], list[int]]:
+def crash_once(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, int], None]:
     """``crash_once(method, at_call)``: the store's ``method`` raises Crash on its ``at_call``-th call."""
 
-    def arm(method: str, at_call: int) -> list[int]:
-        real = getattr(StockStore, method)
-        calls = [0]
-
-        def wrapped(self: StockStore, *args: Any, **kwargs: Any) -> Any:
-            calls[0] += 1
-            if calls[0] == at_call:
-                raise Crash(f"crashed in {method}")
-            return real(self, *args, **kwargs)
-
-        monkeypatch.setattr(StockStore, method, wrapped)
-        return calls
+    def arm(method: str, at_call: int) -> None:
+        monkeypatch.setattr(StockStore, method, _crashing_at(getattr(StockStore, method), at_call))
 
     return arm
 
@@ -156,7 +159,7 @@ def _item_bytes(item: dict[str, Any]) -> int:
 # -- a crash between two lines' takes, and the redelivery ------------------------------------------
 @pytest.mark.parametrize("crash", [("take_line", 2), ("open_order", 1), ("put_shortfall", 1)])
 def test_a_crash_mid_order_then_the_redelivery_takes_each_line_once(
-    stack: Resolver, crash_once: Callable[[str, int], list[int]], crash: tuple[str, int]
+    stack: Resolver, crash_once: Callable[[str, int], None], crash: tuple[str, int]
 ) -> None:
     # Given stock of three SKUs (one short) and an order of the three
     for sku in ("SKU-C1", "SKU-C2"):
@@ -183,7 +186,7 @@ def test_a_crash_mid_order_then_the_redelivery_takes_each_line_once(
 
 
 def test_a_crash_then_the_orders_other_event_then_the_redelivery(
-    stack: Resolver, crash_once: Callable[[str, int], list[int]]
+    stack: Resolver, crash_once: Callable[[str, int], None]
 ) -> None:
     # Given a web order placed whose first attempt died after its first line
     _seed("SKU-P1")
@@ -207,7 +210,7 @@ def test_a_crash_then_the_orders_other_event_then_the_redelivery(
 
 # -- a redelivery after the journal has rolled past the order's entry ------------------------------
 def test_a_take_whose_order_has_no_record_outlives_any_number_of_flushes(
-    stack: Resolver, crash_once: Callable[[str, int], list[int]]
+    stack: Resolver, crash_once: Callable[[str, int], None]
 ) -> None:
     # Given an order whose attempt died after its take, before its record
     sku = "SKU-ROLL"
@@ -247,22 +250,34 @@ def test_an_order_committed_long_ago_is_stopped_by_its_record(stack: Resolver) -
     assert _on_hand(sku) == START - 5 - model.JOURNAL_SIZE * 3
 
 
+@pytest.mark.parametrize("dies", [False, True], ids=["finds-out", "dies-first"])
 def test_a_line_taken_again_after_its_entry_left_is_given_back(
-    stack: Resolver, monkeypatch: pytest.MonkeyPatch, crash_once: Callable[[str, int], list[int]]
+    stack: Resolver, monkeypatch: pytest.MonkeyPatch, crash_once: Callable[[str, int], None], dies: bool
 ) -> None:
     # Given an order committed and its entry flushed
     sku = "SKU-STALE"
     _seed(sku)
     support.apply_message(_order("W-STALE", [(sku, 3)]))
     _fill(sku, "W-FILL", model.JOURNAL_SIZE * 2)
-    # When its other event read the record before it existed (the race of a read and a commit),
-    # took the line again, and died before it could find out
-    real = StockStore.get_order
-    monkeypatch.setattr(StockStore, "get_order", lambda self, channel, order_id: None)
+    # When its other event read the record before it existed (the race of a read and a commit)
+    # and took the line again
+    real, reads = StockStore.get_order, [0]
+
+    def stale_first(self: StockStore, channel: str, order_id: str) -> Any:
+        reads[0] += 1
+        return None if reads[0] == 1 else real(self, channel, order_id)
+
+    monkeypatch.setattr(StockStore, "get_order", stale_first)
+    completed = _order("W-STALE", [(sku, 3)], EventType.ORDER_COMPLETED, 40)
+    if not dies:
+        # Then its record put finds the record, and it gives the take back at once
+        support.apply_message(completed)
+        assert _on_hand(sku) == START - 3 - model.JOURNAL_SIZE * 2
+        return
+    # (or it dies before its record put could tell it)
     crash_once("open_order", 1)
     with pytest.raises(Crash):
-        support.apply_message(_order("W-STALE", [(sku, 3)], EventType.ORDER_COMPLETED, 40))
-    monkeypatch.setattr(StockStore, "get_order", real)
+        support.apply_message(completed)
     assert _on_hand(sku) == START - 3 - model.JOURNAL_SIZE * 2 - 3
     # Then the flush that would move that second take off the shard gives it back first, once
     _fill(sku, "W-MORE", model.JOURNAL_SIZE * 2, minute=50)
@@ -271,28 +286,6 @@ def test_a_line_taken_again_after_its_entry_left_is_given_back(
     assert _on_hand(sku) == START - 3 - model.JOURNAL_SIZE * 5
     undone = [m for m in support.collection(sku, model.MOVE_ENTITY) if m["reason"] == "order_take_undone"]
     assert [m["on_hand_delta"] for m in undone] == [3]
-
-
-def test_a_take_refused_by_a_record_written_meanwhile_is_given_back_at_once(
-    stack: Resolver, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given an order committed and its entry flushed, and its other event that read no record
-    sku = "SKU-LOST-RACE"
-    _seed(sku)
-    support.apply_message(_order("W-RACE", [(sku, 2)]))
-    _fill(sku, "W-FILL", model.JOURNAL_SIZE * 2)
-    real = StockStore.get_order
-    reads = [0]
-
-    def stale_first(self: StockStore, channel: str, order_id: str) -> Any:
-        reads[0] += 1
-        return None if reads[0] == 1 else real(self, channel, order_id)
-
-    monkeypatch.setattr(StockStore, "get_order", stale_first)
-    # When it takes the line again and its record put finds the record
-    support.apply_message(_order("W-RACE", [(sku, 2)], EventType.ORDER_COMPLETED, 40))
-    # Then it gives the take back at once
-    assert _on_hand(sku) == START - 2 - model.JOURNAL_SIZE * 2
 
 
 # -- the order's other event, duplicates, concurrency ---------------------------------------------
@@ -331,7 +324,7 @@ def test_racing_events_and_attempts_of_orders_take_each_line_once(
             if (n + i) % 7 == crash_at:
                 service.store.open_order = _crashing  # type: ignore[method-assign]
             elif (n + i) % 7 == (crash_at + 3) % 7:
-                service.store.take_line = _second_take_crashes(service.store)  # type: ignore[assignment,method-assign]
+                service.store.take_line = _crashing_at(service.store.take_line, 2)  # type: ignore[method-assign]
             try:
                 service.apply(body)
             except Crash:
@@ -347,18 +340,6 @@ def test_racing_events_and_attempts_of_orders_take_each_line_once(
 
 def _crashing(item: dict[str, Any]) -> bool:
     raise Crash("died before the record")
-
-
-def _second_take_crashes(store: StockStore) -> Callable[[dict[str, Any], dict[str, Any]], model.Take]:
-    real, calls = store.take_line, [0]
-
-    def take_line(record: dict[str, Any], line: dict[str, Any]) -> model.Take:
-        calls[0] += 1
-        if calls[0] == 2:
-            raise Crash("died between two lines")
-        return real(record, line)
-
-    return take_line
 
 
 # -- a cancellation before or while the order is applied -------------------------------------------
@@ -392,7 +373,7 @@ def test_a_cancel_landing_between_the_takes_and_the_record_gives_the_takes_back(
 
 
 def test_a_crashed_order_then_its_cancel_then_the_redelivery(
-    stack: Resolver, crash_once: Callable[[str, int], list[int]]
+    stack: Resolver, crash_once: Callable[[str, int], None]
 ) -> None:
     # Given an order that died after its first line, and its cancel (which finds no record)
     _seed("SKU-Y1")
@@ -438,7 +419,7 @@ def test_orders_racing_their_cancels_leave_stock_as_they_found_it(stack: Resolve
 
 # -- late counts replaying the journal ------------------------------------------------------------
 def test_a_count_keeps_the_takes_of_an_order_in_flight_and_counts_each_entry_once(
-    stack: Resolver, crash_once: Callable[[str, int], list[int]]
+    stack: Resolver, crash_once: Callable[[str, int], None]
 ) -> None:
     # Given an order stamped at minute 10 whose attempt died before its record
     sku = "SKU-COUNT"

@@ -415,19 +415,22 @@ class StockStore:
                 "version": (old.version if old else 0) + 1,
                 "counted_at": counted_at or (old.counted_at if old else None),
             }
-            journal = list(old.journal if old else ())
-            if counted_at is not None:  # takes up to the count's time are inside it, once settled
-                leaving = self._settled(sku, location_id, [e for e in journal if e[:27] <= counted_at])
-                journal = [e for e in journal if e not in leaving]
-            if journal:  # takes after the count's time (a later count still needs them), takes in flight
-                item["journal"] = journal
-            if tags := {t.tag for t in map(model.Take.parse, journal) if t is not None}:
-                item["takes"] = tags
             if old:
+                item.update(self._kept_journal(sku, old, counted_at))
                 actions.append(tx_put(item, "#ver = :v", {"#ver": "version"}, {":v": old.version}))
             else:
                 actions.append(tx_put_new(item))
         return actions
+
+    def _kept_journal(self, sku: str, old: Shard, counted_at: str | None) -> Item:
+        """The ``journal`` and ``takes`` a rewritten shard keeps: all of them, or after a count the
+        takes after its time (a later count needs them) and those not settled (in flight)."""
+        journal = list(old.journal)
+        if counted_at is not None:  # takes up to the count's time are inside it, once settled
+            leaving = self._settled(sku, old.location_id, [e for e in journal if e[:27] <= counted_at])
+            journal = [e for e in journal if e not in leaving]
+        tags = {t.tag for t in map(model.Take.parse, journal) if t is not None}
+        return {"journal": journal or None, "takes": tags or None}
 
     def rebalance(self, sku: str, location_id: str, active: int) -> dict[int, int]:
         """Spread a location's available units evenly over its first ``active`` shards."""

@@ -288,6 +288,31 @@ def test_a_line_taken_again_after_its_entry_left_is_given_back(
     assert [m["on_hand_delta"] for m in undone] == [3]
 
 
+@pytest.mark.parametrize(("before", "after"), [(1, 4), (4, 1), (3, 5)])
+def test_a_rebalance_between_a_crash_and_the_redelivery_moves_the_take_to_its_new_home(
+    stack: Resolver, monkeypatch: pytest.MonkeyPatch, before: int, after: int
+) -> None:
+    # Given orders whose attempts died after their takes, on a SKU with `before` shards
+    sku = "SKU-REHOME"
+    _seed(sku, shards=before)
+    bodies = [_order(f"W-RH{i}", [(sku, 1 + i % 2)]) for i in range(6)]
+    real = StockStore.open_order
+    monkeypatch.setattr(StockStore, "open_order", lambda self, item: _crashing(item))
+    for body in bodies:
+        with pytest.raises(Crash):
+            support.apply_message(body)
+    monkeypatch.setattr(StockStore, "open_order", real)
+    # When staff change the shard count, then the messages come back
+    StockService().configure_sku(sku, None, after)
+    for shard in StockStore().shards(sku, WEB):
+        assert all(t.home(after) == shard.shard for t in map(model.Take.parse, shard.journal) if t)
+    for body in bodies:
+        support.apply_message(body)
+    # Then each was taken once
+    assert _on_hand(sku) == START - sum(1 + i % 2 for i in range(6))
+    _check_shards(sku)
+
+
 # -- the order's other event, duplicates, concurrency ---------------------------------------------
 @settings(
     max_examples=8,

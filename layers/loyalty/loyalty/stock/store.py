@@ -364,7 +364,8 @@ class StockStore:
                 sku, location_id, at, key, 0, "count", counted=quantity, adjusted_by=delta
             )
             actions = [tx_put_new(marker)]
-            actions += self._rewrite(sku, location_id, shards, plan.on_hand, counted_at=at)
+            journals = {s.shard: self._counted_journal(sku, s, at) for s in shards}
+            actions += self._rewrite(sku, location_id, shards, plan.on_hand, journals, counted_at=at)
             if plan.shortfall:
                 actions.append(
                     tx_put(
@@ -389,18 +390,21 @@ class StockStore:
         location_id: str,
         shards: list[Shard],
         on_hand: dict[int, int],
+        journals: dict[int, list[str]],
         *,
         counted_at: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Set each shard's on hand (reserved kept), guarded by the version that was read."""
+        """Set each shard's on hand (reserved kept) and journal, guarded by the version read."""
         by_id = {s.shard: s for s in shards}
         now = model.stamp(_now())
         actions = []
         for n, units in on_hand.items():
             old = by_id.get(n)
             reserved = old.reserved if old else 0
-            if old and old.on_hand == units and counted_at is None:
+            journal = journals.get(n, [])
+            if old and old.on_hand == units and counted_at is None and journal == list(old.journal):
                 continue
+            tags = {t.tag for t in map(model.Take.parse, journal) if t is not None}
             item: Item = {
                 "pk": model.sku_pk(sku),
                 "sk": model.shard_sk(location_id, n),
@@ -414,23 +418,33 @@ class StockStore:
                 "updated_at": now,
                 "version": (old.version if old else 0) + 1,
                 "counted_at": counted_at or (old.counted_at if old else None),
+                "journal": journal or None,
+                "takes": tags or None,
             }
             if old:
-                item.update(self._kept_journal(sku, old, counted_at))
                 actions.append(tx_put(item, "#ver = :v", {"#ver": "version"}, {":v": old.version}))
             else:
                 actions.append(tx_put_new(item))
         return actions
 
-    def _kept_journal(self, sku: str, old: Shard, counted_at: str | None) -> Item:
-        """The ``journal`` and ``takes`` a rewritten shard keeps: all of them, or after a count the
-        takes after its time (a later count needs them) and those not settled (in flight)."""
-        journal = list(old.journal)
-        if counted_at is not None:  # takes up to the count's time are inside it, once settled
-            leaving = self._settled(sku, old.location_id, [e for e in journal if e[:27] <= counted_at])
-            journal = [e for e in journal if e not in leaving]
-        tags = {t.tag for t in map(model.Take.parse, journal) if t is not None}
-        return {"journal": journal or None, "takes": tags or None}
+    def _counted_journal(self, sku: str, shard: Shard, counted_at: str) -> list[str]:
+        """What a counted shard keeps of its journal: the takes after the count's time (a later
+        count needs them), and those not settled (their order is being taken)."""
+        leaving = self._settled(sku, shard.location_id, [e for e in shard.journal if e[:27] <= counted_at])
+        return [e for e in shard.journal if e not in leaving]
+
+    def _rehomed(self, sku: str, location_id: str, shards: list[Shard], active: int) -> dict[int, list[str]]:
+        """Each shard's journal after a rebalance to ``active`` shards: a take whose order has no
+        record yet moves (with its tag) to its line's home under the new count, where the order's
+        next attempt looks first; every other entry stays where it is."""
+        settled = self._settled(sku, location_id, [e for s in shards for e in s.journal])
+        out: dict[int, list[str]] = {n: [] for n in range(active)}
+        for shard in shards:
+            for entry in shard.journal:
+                take = model.Take.parse(entry)
+                home = shard.shard if take is None or entry in settled else take.home(active)
+                out.setdefault(home, []).append(entry)
+        return out
 
     def rebalance(self, sku: str, location_id: str, active: int) -> dict[int, int]:
         """Spread a location's available units evenly over its first ``active`` shards."""
@@ -439,7 +453,8 @@ class StockStore:
             shards = self.shards(sku, location_id)
             total = sum(s.on_hand for s in shards)
             plan = model.plan_count(shards, total, active)
-            actions = self._rewrite(sku, location_id, shards, plan.on_hand)
+            journals = self._rehomed(sku, location_id, shards, active)
+            actions = self._rewrite(sku, location_id, shards, plan.on_hand, journals)
             if not actions:
                 return plan.on_hand
             try:

@@ -28,6 +28,7 @@ Invariants of every shard: ``on_hand >= 0``, ``reserved >= 0``, ``available >= 0
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,8 +44,9 @@ SIGNAL_ENTITY = "stock_signal"
 ALERT_ENTITY = "stock_alert"
 ORDER_ENTITY = "stock_order"
 JOURNAL_ENTITY = "stock_journal"
-#: order takes a shard keeps before they are flushed to a ``JRN#`` item (keeps a shard < 1 KB)
-JOURNAL_SIZE = 8
+#: order takes a shard keeps before they are flushed to a ``JRN#`` item (keeps a shard < 1 KB);
+#: a take whose order has no record yet is never flushed (see ``Take``), so it may hold more
+JOURNAL_SIZE = 7
 RESERVATION_ENTITY = "reservation"
 CUSTOMER_RESERVATION_ENTITY = "customer_reservation"
 RESERVATION_GUARD_ENTITY = "reservation_guard"
@@ -89,8 +91,9 @@ def move_sk(location_id: str, at: str, key: str) -> str:
     return _key("MOVE", location_id, at, key)
 
 
-def journal_sk(location_id: str, last_at: str, shard: int, version: int) -> str:
-    """A flushed page of a shard's journal, sorted by the newest fact it holds."""
+def journal_sk(location_id: str, last_at: str, shard: int, version: str) -> str:
+    """A flushed page of a shard's journal, sorted by the newest fact it holds (``version``: the
+    shard's version and a digest of the page's entries)."""
     return _key("JRN", location_id, last_at, f"{shard:02d}", version)
 
 
@@ -146,6 +149,7 @@ class Shard:
     updated_at: str | None = None
     counted_at: str | None = None
     journal: tuple[str, ...] = ()
+    takes: frozenset[str] = frozenset()
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Shard:
@@ -159,18 +163,82 @@ class Shard:
             updated_at=item.get("updated_at"),
             counted_at=item.get("counted_at"),
             journal=tuple(item.get("journal") or ()),
+            takes=frozenset(item.get("takes") or ()),
         )
 
+    def entry_of(self, tag: str) -> Take | None:
+        """The journal entry of the order line whose guard is ``tag`` (None: not on this shard)."""
+        if tag not in self.takes:
+            return None
+        return next((t for t in map(Take.parse, self.journal) if t is not None and t.tag == tag), None)
 
-def journal_entry(at: str, on_hand_delta: int, key: str) -> str:
-    """One order take in a shard's journal: ``<at>|<delta>|<key>`` (fixed-width ``at`` first)."""
-    return f"{at}|{on_hand_delta}|{key}"
+
+def take_tag(channel: str, order_id: str, line_id: str) -> str:
+    """The guard of one order line in its home shard's ``takes`` (the same for every event of it)."""
+    return hashlib.blake2b(f"{channel}\x1f{order_id}\x1f{line_id}".encode(), digest_size=6).hexdigest()
+
+
+def event_tag(event_id: str) -> str:
+    """Which event made a take (two takes of one line can only come from different events)."""
+    return hashlib.blake2b(event_id.encode(), digest_size=4).hexdigest()
+
+
+@dataclass(frozen=True)
+class Take:
+    """One order line's take, journaled on its home shard without a transaction.
+
+    Entry: ``<fact ts>|<on-hand delta>|<units short>|<tag>|<event tag>|<channel>|<order_id>``. The
+    ``tag`` (also in the shard's ``takes`` set) refuses a second take of the line while the entry
+    is on the shard; the channel and order locate the order's ``STKORD`` record, which lists the
+    entries it accounts for. An entry leaves the shard (flushed to a page, or dropped by a count)
+    only once that record exists: listed, it is accounted for; not listed (a tombstone, or the
+    order committed by another take of the line), it is undone first (``undo_key``, once).
+    """
+
+    at: str
+    delta: int
+    short: int
+    tag: str
+    event: str
+    channel: str
+    order_id: str
+
+    @property
+    def units(self) -> int:
+        return -self.delta
+
+    def entry(self) -> str:
+        return f"{self.at}|{self.delta}|{self.short}|{self.tag}|{self.event}|{self.channel}|{self.order_id}"
+
+    @classmethod
+    def parse(cls, entry: str) -> Take | None:
+        """A take of this format; None for an entry of the earlier format (``<ts>|<delta>|ord:...``),
+        which was written in its order's transaction and is always accounted for."""
+        parts = entry.split("|", 6)
+        if len(parts) < 7 or not parts[2].isdigit():
+            return None
+        at, delta, short, tag, event, channel, order_id = parts
+        return cls(at, int(delta), int(short), tag, event, channel, order_id)
+
+    def home(self, active: int) -> int:
+        """The shard that holds this line's guard: the same for every event of the order."""
+        return home_shard(self.tag, active)
+
+    def undo_key(self) -> str:
+        return f"undo:{self.tag}:{self.event}"
+
+
+def home_shard(tag: str, active: int) -> int:
+    return int(tag, 16) % max(active, 1)
 
 
 def journal_after(entries: Iterable[str], at: str) -> int:
-    """Sum of the on-hand deltas of journal entries for facts stamped strictly after ``at``."""
+    """Sum of the on-hand deltas of distinct journal entries for facts stamped strictly after ``at``.
+
+    Distinct: a flush writes its page before it rewrites the shard, so an entry may be seen twice.
+    """
     total = 0
-    for entry in entries:
+    for entry in set(entries):
         stamped, delta, _ = entry.split("|", 2)
         if stamped > at:
             total += int(delta)

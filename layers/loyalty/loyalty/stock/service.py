@@ -41,11 +41,12 @@ from loyalty.models.events import (
     StockPayload,
 )
 from loyalty.models.reservations import ACTIVE_STATUSES, LAPSED_KIND, ReservationLapsed
+from loyalty.observability import logger
 from loyalty.routing.router import RoutedEvent
 from loyalty.settings import Settings, get_settings
 from loyalty.stock import model
 from loyalty.stock.model import ONLINE, LocationStock
-from loyalty.stock.store import StockStore, TooLarge
+from loyalty.stock.store import StockStore
 
 _RES_NS = uuid.UUID("0b8f5d3e-7c1a-4e2b-9d6f-3a5c7e9b1d20")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -172,7 +173,7 @@ class StockService:
 
     def active_shards(self, sku: str) -> int:
         """How many shards take writes for this SKU (``shards`` of its CONFIG item; 1 by default)."""
-        return max(1, min(int(self.store.config(sku).get("shards", 1)), model.MAX_SHARDS))
+        return self.store.active(sku)
 
     # -- events ---------------------------------------------------------------------------------
     @contextmanager
@@ -254,8 +255,14 @@ class StockService:
         )
 
     def commit_order(self, event: ChannelEvent, order: OrderPayload) -> Touched:
-        """Take an order's lines at its location, once per order (whichever event comes first):
-        its record and every take in ONE transaction."""
+        """Take an order's lines at its location, once per order (whichever event comes first).
+
+        The order's record is read first (a redelivery or the order's other event stops there);
+        each line is then one plain take guarded by its tag on its home shard, and the record is
+        put last, listing the takes it accounts for. A record put first by another event or a
+        cancel leaves our takes it does not list to be undone (docs/architecture.md, "Stock:
+        takes without a transaction").
+        """
         channel = event.channel.value
         pk, sk = model.order_key(channel, order.order_id)
         record: dict[str, Any] = {
@@ -272,31 +279,55 @@ class StockService:
             "lines": [{"line_id": li.line_id, "sku": li.sku, "quantity": li.quantity} for li in order.lines],
         }
         touched = {(line.sku, order.location_id) for line in order.lines}
-        try:
-            if self.store.commit_order(record, {sku: self.active_shards(sku) for sku, _ in touched}):
-                return touched
-        except TooLarge:
-            return self._commit_per_line({**record, "status": "committing"}, opened=False)
+        existing = self.store.get_order(channel, order.order_id)
+        if existing is not None:
+            return self._known_order(existing, record, touched)
+        takes = {line["line_id"]: (line, self.store.take_line(record, line)) for line in record["lines"]}
+        for line, take in takes.values():
+            if take.short:
+                self.store.put_shortfall(record, line, take)
+        record["taken"] = {lid: take.units for lid, (_, take) in takes.items()}
+        record["shortfall"] = {lid: take.short for lid, (_, take) in takes.items() if take.short}
+        record["entries"] = [take.entry() for _, take in takes.values()]
+        if self.store.open_order(record):
+            return touched
         existing = self.store.get_order(channel, order.order_id)
         if existing is None:
             raise TransientError(f"order {order.order_id} record vanished")
-        if existing["event_id"] != event.event_id:
-            return set()  # committed by its other event, or cancelled before it arrived
-        if existing["status"] == "committing":
-            return self._commit_per_line(existing, opened=True)
-        return touched  # a redelivery: nothing to take, its signals evaluated again
+        mine = [(line["sku"], take) for line, take in takes.values()]
+        self._undo_unlisted(existing, mine, order.location_id)
+        return touched
 
-    def _commit_per_line(self, record: dict[str, Any], *, opened: bool) -> Touched:
-        """An order too large for one transaction: its record ``committing``, then each line with
-        its own applied-once ``MOVE#`` marker, then the record ``committed`` (resumable)."""
+    def _known_order(self, existing: dict[str, Any], record: dict[str, Any], touched: Touched) -> Touched:
+        """An order event that finds the order's record: a redelivery, its other event, or a cancel
+        that came first (then any take an attempt of this order made is given back)."""
+        mine = existing["event_id"] == record["event_id"]
+        if existing["status"] == "committing":  # left by an earlier version: resume it
+            return self._resume_per_line(existing) if mine else set()
+        if existing["status"] == "cancelled" and not mine:
+            found = self.store.order_takes(record, record["lines"])
+            return touched if self._undo_unlisted(existing, found, record["location_id"]) else set()
+        return touched if mine else set()  # a redelivery: nothing to take, its signals evaluated again
+
+    def _undo_unlisted(
+        self, existing: dict[str, Any], takes: list[tuple[str, model.Take]], location_id: str
+    ) -> bool:
+        """Give back the takes the order's record does not list (each once); whether any was."""
+        listed = set(existing.get("entries") or ())
+        undone = [(sku, t) for sku, t in takes if t.entry() not in listed and t.units]
+        for sku, take in undone:
+            self.store.undo_take(sku, location_id, take)
+        if undone:
+            logger.info(
+                "order takes given back",
+                extra={"order_id": existing["order_id"], "status": existing["status"], "takes": len(undone)},
+            )
+        return bool(undone)
+
+    def _resume_per_line(self, record: dict[str, Any]) -> Touched:
+        """A ``committing`` record left by an earlier version (orders too large for its one
+        transaction): each line with its own applied-once ``MOVE#`` marker, then ``committed``."""
         channel, order_id = record["channel"], record["order_id"]
-        if not opened and not self.store.open_order(record):
-            existing = self.store.get_order(channel, order_id)
-            if existing is None:
-                raise TransientError(f"order {order_id} record vanished")
-            if existing["status"] != "committing" or existing["event_id"] != record["event_id"]:
-                return set()
-            record = existing
         taken: dict[str, int] = {}
         shortfall: dict[str, int] = {}
         loc = record["location_id"]

@@ -12,8 +12,9 @@ is a no-op. An order's takes are journaled on the shard they change (``journal``
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -34,7 +35,6 @@ from loyalty.store.table import (
 
 Mode = Literal["sell", "reserve", "release", "collect", "receive"]
 ATTEMPTS = 6
-MAX_TX = 100  # TransactWriteItems' limit
 FAST_TRIES = 2
 _NAMES = {
     "#oh": "on_hand",
@@ -47,6 +47,7 @@ _NAMES = {
     "#sh": "shard",
     "#ver": "version",
 }
+_JOURNAL_NAMES = {"#jr": "journal", "#tk": "takes"}
 _CCF = "ConditionalCheckFailed"
 
 
@@ -73,15 +74,8 @@ def shard_update(
     quantity: int,
     *,
     before: str | None = None,
-    journal: list[str] | None = None,
-    flush: Shard | None = None,
 ) -> dict[str, Any]:
-    """The conditional update of one shard for ``quantity`` units in ``mode``.
-
-    ``journal``: entries appended to the shard's journal (while it has room); with ``flush`` (the
-    shard as read, its journal full and flushed in the same transaction) they replace it instead,
-    guarded by the version that was read.
-    """
+    """The conditional update of one shard for ``quantity`` units in ``mode``."""
     d_on_hand, d_reserved = _deltas(mode, quantity)
     values: dict[str, Any] = {
         ":z": 0,
@@ -112,20 +106,6 @@ def shard_update(
         names["#ct"] = "counted_at"
         conditions.append("(attribute_not_exists(#ct) OR #ct < :at)")
         values[":at"] = before
-    if journal:
-        names["#jr"] = "journal"
-        values[":jr"] = journal
-        if flush is None:
-            expression = expression.replace(
-                " ADD ", ", #jr = list_append(if_not_exists(#jr, :nojr), :jr) ADD "
-            )
-            values[":nojr"] = []
-            values[":room"] = model.JOURNAL_SIZE - len(journal)
-            conditions.append("(attribute_not_exists(#jr) OR size(#jr) <= :room)")
-        else:
-            expression = expression.replace(" ADD ", ", #jr = :jr ADD ")
-            values[":v"] = flush.version
-            conditions.append("#ver = :v")
     return tx_update(
         model.sku_pk(sku),
         model.shard_sk(location_id, shard),
@@ -148,10 +128,6 @@ class LocationState:
         shards = model.group_shards(items).get(location_id, [])
         meta = next((i for i in items if i["sk"] == model.meta_sk(location_id)), {})
         return cls(sum(s.available for s in shards), meta.get("signal"))
-
-
-class TooLarge(Exception):
-    """An order with more lines than one transaction holds."""
 
 
 @dataclass(frozen=True)
@@ -266,11 +242,9 @@ class StockStore:
         pages = self.table.query_all(
             pk, sk_between=(model.journal_prefix(location_id) + at, f"JRN#{location_id}$"), consistent=True
         )
-        return (
-            sum(int(i.get("on_hand_delta", 0)) for i in moves)
-            + sum(model.journal_after(page.get("entries") or (), at) for page in pages)
-            + sum(model.journal_after(s.journal, at) for s in shards)
-        )
+        entries = [e for page in pages for e in page.get("entries") or ()]
+        entries += [e for s in shards for e in s.journal]
+        return sum(int(i.get("on_hand_delta", 0)) for i in moves) + model.journal_after(entries, at)
 
     # -- markers --------------------------------------------------------------------------------
     def _move_item(
@@ -390,7 +364,8 @@ class StockStore:
                 sku, location_id, at, key, 0, "count", counted=quantity, adjusted_by=delta
             )
             actions = [tx_put_new(marker)]
-            actions += self._rewrite(sku, location_id, shards, plan.on_hand, counted_at=at)
+            journals = {s.shard: self._counted_journal(sku, s, at) for s in shards}
+            actions += self._rewrite(sku, location_id, shards, plan.on_hand, journals, counted_at=at)
             if plan.shortfall:
                 actions.append(
                     tx_put(
@@ -415,18 +390,21 @@ class StockStore:
         location_id: str,
         shards: list[Shard],
         on_hand: dict[int, int],
+        journals: dict[int, list[str]],
         *,
         counted_at: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Set each shard's on hand (reserved kept), guarded by the version that was read."""
+        """Set each shard's on hand (reserved kept) and journal, guarded by the version read."""
         by_id = {s.shard: s for s in shards}
         now = model.stamp(_now())
         actions = []
         for n, units in on_hand.items():
             old = by_id.get(n)
             reserved = old.reserved if old else 0
-            if old and old.on_hand == units and counted_at is None:
+            journal = journals.get(n, [])
+            if old and old.on_hand == units and counted_at is None and journal == list(old.journal):
                 continue
+            tags = {t.tag for t in map(model.Take.parse, journal) if t is not None}
             item: Item = {
                 "pk": model.sku_pk(sku),
                 "sk": model.shard_sk(location_id, n),
@@ -440,15 +418,33 @@ class StockStore:
                 "updated_at": now,
                 "version": (old.version if old else 0) + 1,
                 "counted_at": counted_at or (old.counted_at if old else None),
+                "journal": journal or None,
+                "takes": tags or None,
             }
-            journal = [e for e in (old.journal if old else ()) if counted_at is None or e[:27] > counted_at]
-            if journal:  # takes after the count's time: a later count still needs them
-                item["journal"] = journal
             if old:
                 actions.append(tx_put(item, "#ver = :v", {"#ver": "version"}, {":v": old.version}))
             else:
                 actions.append(tx_put_new(item))
         return actions
+
+    def _counted_journal(self, sku: str, shard: Shard, counted_at: str) -> list[str]:
+        """What a counted shard keeps of its journal: the takes after the count's time (a later
+        count needs them), and those not settled (their order is being taken)."""
+        leaving = self._settled(sku, shard.location_id, [e for e in shard.journal if e[:27] <= counted_at])
+        return [e for e in shard.journal if e not in leaving]
+
+    def _rehomed(self, sku: str, location_id: str, shards: list[Shard], active: int) -> dict[int, list[str]]:
+        """Each shard's journal after a rebalance to ``active`` shards: a take whose order has no
+        record yet moves (with its tag) to its line's home under the new count, where the order's
+        next attempt looks first; every other entry stays where it is."""
+        settled = self._settled(sku, location_id, [e for s in shards for e in s.journal])
+        out: dict[int, list[str]] = {n: [] for n in range(active)}
+        for shard in shards:
+            for entry in shard.journal:
+                take = model.Take.parse(entry)
+                home = shard.shard if take is None or entry in settled else take.home(active)
+                out.setdefault(home, []).append(entry)
+        return out
 
     def rebalance(self, sku: str, location_id: str, active: int) -> dict[int, int]:
         """Spread a location's available units evenly over its first ``active`` shards."""
@@ -457,7 +453,8 @@ class StockStore:
             shards = self.shards(sku, location_id)
             total = sum(s.on_hand for s in shards)
             plan = model.plan_count(shards, total, active)
-            actions = self._rewrite(sku, location_id, shards, plan.on_hand)
+            journals = self._rehomed(sku, location_id, shards, active)
+            actions = self._rewrite(sku, location_id, shards, plan.on_hand, journals)
             if not actions:
                 return plan.on_hand
             try:
@@ -673,94 +670,221 @@ class StockStore:
         return current
 
     # -- orders ---------------------------------------------------------------------------------
-    def commit_order(self, record: Item, active: Mapping[str, int]) -> bool:
-        """Put an order's record (new) and take its lines, in ONE transaction; False: it exists.
+    def active(self, sku: str) -> int:
+        """How many shards take writes for this SKU (``shards`` of its CONFIG item; 1 by default)."""
+        return max(1, min(int(self.config(sku).get("shards", 1)), model.MAX_SHARDS))
 
-        First each SKU from one random shard of its first ``active``; when a shard cannot give it
-        (too few units, a count after the order, a full journal) the shards are read and the take
-        planned: largest available first, a shortfall item for what is missing, nothing for a SKU
-        counted after the order (the count contains it), a full journal flushed to a ``JRN#``
-        page. ``record`` gets ``taken`` and ``shortfall`` per line. Raises ``TooLarge`` when the
-        order needs more than a transaction holds (the caller commits it line by line).
+    def take_line(self, record: Item, line: Item) -> model.Take:
+        """Take one order line at the record's location: once for every event and attempt of it.
+
+        First ONE plain conditional UpdateItem of the line's home shard: enough available, no count
+        after the order, room in the journal and the line's tag not in ``takes``; it appends the
+        entry and the tag. Otherwise the location's shards are read: an entry of the line found on
+        one of them IS the take (another event of the order, or an earlier attempt, made it);
+        else the take is planned (largest available first, nothing when a count after the order
+        contains it), its entry on the home shard, whose full journal is flushed first, every
+        shard write guarded by what was read.
         """
-        lines, at = record["lines"], record["at"]
-        skus = [line["sku"] for line in lines]
-        if len(set(skus)) == len(skus) and len(lines) < MAX_TX:
-            takes = {(line["sku"], _fast_order(active[line["sku"]])[0]): [line] for line in lines}
-            committed = self._commit(
-                record, {li["line_id"]: int(li["quantity"]) for li in lines}, {}, takes, {}
-            )
-            if committed is not None:
-                return committed
-
-        def attempt(_: int) -> bool:
-            shards = {sku: {s.shard: s for s in self.shards(sku, record["location_id"])} for sku in set(skus)}
-            taken: dict[str, int] = {}
-            short: dict[str, int] = {}
-            takes: dict[tuple[str, int], list[Item]] = {}
-            for line in lines:
-                on = shards[line["sku"]]
-                counted = max((s.counted_at for s in on.values() if s.counted_at), default=None)
-                absorbed = counted is not None and counted >= at  # the count contains this take
-                plan = {} if absorbed else model.plan_take([*on.values()], line["quantity"], partial=True)
-                for n, units in plan.items():
-                    on[n] = replace(on[n], available=on[n].available - units)
-                    takes.setdefault((line["sku"], n), []).append({**line, "quantity": units})
-                taken[line["line_id"]] = sum(plan.values())
-                if not absorbed and taken[line["line_id"]] < line["quantity"]:
-                    short[line["line_id"]] = line["quantity"] - taken[line["line_id"]]
-            read = {sku: [*on.values()] for sku, on in shards.items()}
-            committed = self._commit(record, taken, short, takes, read)
-            if committed is None:
-                raise Again  # a shard moved under us (or a count landed): read again
-            return committed
-
-        return retry(attempt, attempts=ATTEMPTS, what=f"stock of order {record['order_id']}")
-
-    def _commit(
-        self,
-        record: Item,
-        taken: dict[str, int],
-        short: dict[str, int],
-        takes: dict[tuple[str, int], list[Item]],
-        read: dict[str, list[Shard]],
-    ) -> bool | None:
-        """One order transaction; True: committed, False: the record exists, None: plan again."""
-        loc, at = record["location_id"], record["at"]
-        record.update(taken=taken, shortfall=short)
-        actions = [tx_put_new(record)]
-        for (sku, n), parts in takes.items():
-            entries = [model.journal_entry(at, -int(p["quantity"]), _line_key(record, p)) for p in parts]
-            units = sum(int(p["quantity"]) for p in parts)
-            old = next((s for s in read.get(sku, []) if s.shard == n), None)
-            flush = old if old and len(old.journal) + len(entries) > model.JOURNAL_SIZE else None
-            if flush is not None:
-                actions.append(tx_put_new(self._journal_page(sku, flush)))
-            actions.append(shard_update(sku, loc, n, "sell", units, before=at, journal=entries, flush=flush))
-        for line in record["lines"]:
-            if line["line_id"] in short:
-                key = _line_key(record, line)
-                units, reason = short[line["line_id"]], f"order_{record['fulfilment']}"
-                actions.append(tx_put(self._shortfall_item(line["sku"], loc, at, key, units, reason)))
-        if len(actions) > MAX_TX:
-            raise TooLarge(f"order {record['order_id']} takes {len(actions)} writes")
+        sku, loc, at = line["sku"], record["location_id"], record["at"]
+        units = int(line["quantity"])
+        mine = model.Take(
+            at=at,
+            delta=-units,
+            short=0,
+            tag=model.take_tag(record["channel"], record["order_id"], line["line_id"]),
+            event=model.event_tag(record["event_id"]),
+            channel=record["channel"],
+            order_id=record["order_id"],
+        )
+        active = self.active(sku)
+        home = mine.home(active)
         try:
-            self.table.transact(actions)
-        except TransactionCancelled as err:
-            return False if err.reasons[0] == _CCF else None
+            self.table.update(
+                model.sku_pk(sku),
+                model.shard_sk(loc, home),
+                "SET #oh = #oh - :u, #av = #av - :u, #up = :now, "
+                "#jr = list_append(if_not_exists(#jr, :nojr), :jr) ADD #ver :one, #tk :tk",
+                condition="#av >= :u AND (attribute_not_exists(#ct) OR #ct < :at) "
+                "AND (attribute_not_exists(#jr) OR size(#jr) < :size) AND NOT contains(#tk, :tag)",
+                names={
+                    **{k: _NAMES[k] for k in ("#oh", "#av", "#up", "#ver")},
+                    **_JOURNAL_NAMES,
+                    "#ct": "counted_at",
+                },
+                values={
+                    ":u": units,
+                    ":now": model.stamp(_now()),
+                    ":nojr": [],
+                    ":jr": [mine.entry()],
+                    ":one": 1,
+                    ":tk": {mine.tag},
+                    ":tag": mine.tag,
+                    ":at": at,
+                    ":size": model.JOURNAL_SIZE,
+                },
+                return_values="NONE",
+            )
+        except Conflict:
+            pass  # short, counted, journal full, or the line already taken: read and see
+        else:
+            return mine
+
+        def attempt(_: int) -> model.Take:
+            shards = self.shards(sku, loc)
+            for shard in shards:
+                if (found := shard.entry_of(mine.tag)) is not None:
+                    return found
+            counted = max((s.counted_at for s in shards if s.counted_at), default=None)
+            absorbed = counted is not None and counted >= at  # the count contains this take
+            plan = {} if absorbed else model.plan_take(shards, units, partial=True)
+            got = sum(plan.values())
+            take = replace(mine, delta=-got, short=0 if absorbed else units - got)
+            old = next((s for s in shards if s.shard == home), None)
+            kept = list(old.journal) if old else []
+            if old and len(old.journal) >= model.JOURNAL_SIZE:
+                kept = self._flush(sku, old)
+            if self._write_take(sku, loc, home, old, take, plan, kept):
+                return take
+            raise Again  # a shard moved under us (or a count landed): read again
+
+        return retry(attempt, attempts=ATTEMPTS, what=f"stock of {sku} at {loc}")
+
+    def _write_take(
+        self,
+        sku: str,
+        loc: str,
+        home: int,
+        old: Shard | None,
+        take: model.Take,
+        plan: dict[int, int],
+        kept: list[str],
+    ) -> bool:
+        """The planned take: its home shard (entry, tag, its units) guarded by the version read,
+        plainly, or with the other shards' takes in one transaction; False when a shard moved."""
+        journal = [*kept, take.entry()]
+        tags = {t.tag for t in map(model.Take.parse, journal) if t is not None}
+        values: dict[str, Any] = {
+            ":z": 0,
+            ":one": 1,
+            ":u": plan.get(home, 0),
+            ":now": model.stamp(_now()),
+            ":en": model.STOCK_ENTITY,
+            ":sku": sku,
+            ":loc": loc,
+            ":sh": home,
+            ":jr": journal,
+            ":tk": tags,
+        }
+        if old is None:
+            condition = "attribute_not_exists(#ver)"
+        else:
+            condition = "#ver = :v" if old.version else "attribute_not_exists(#ver) OR #ver = :v"
+            values[":v"] = old.version
+        update = (
+            model.sku_pk(sku),
+            model.shard_sk(loc, home),
+            "SET #oh = if_not_exists(#oh, :z) - :u, #rs = if_not_exists(#rs, :z), "
+            "#av = if_not_exists(#av, :z) - :u, #up = :now, #en = :en, #sku = :sku, #loc = :loc, "
+            "#sh = :sh, #jr = :jr, #tk = :tk ADD #ver :one",
+            condition,
+            {**_NAMES, **_JOURNAL_NAMES},
+            values,
+        )
+        others = [shard_update(sku, loc, n, "sell", q, before=take.at) for n, q in plan.items() if n != home]
+        try:
+            if others:
+                self.table.transact([tx_update(*update), *others])
+            else:
+                pk, sk, expression, cond, names, vals = update
+                self.table.update(
+                    pk, sk, expression, condition=cond, names=names, values=vals, return_values="NONE"
+                )
+        except Conflict:  # TransactionCancelled is one
+            return False
         return True
 
-    def _journal_page(self, sku: str, shard: Shard) -> Item:
+    def _flush(self, sku: str, shard: Shard) -> list[str]:
+        """Flush a full journal: the entries that may leave go to a ``JRN#`` page; those that stay.
+
+        The page is written before the shard is (plainly, not in one transaction): a count that
+        sees an entry in both counts it once (entries are distinct).
+        """
+        leaving = self._settled(sku, shard.location_id, shard.journal)
+        if leaving:
+            self.table.put(self._journal_page(sku, shard, [e for e in shard.journal if e in leaving]))
+        return [e for e in shard.journal if e not in leaving]
+
+    def _settled(self, sku: str, location_id: str, entries: Iterable[str]) -> set[str]:
+        """Journal entries that may leave their shard: those whose order's record exists.
+
+        An entry its record lists is accounted for; one it does not list (a cancel's tombstone, or
+        the line taken again after its first take's entry had left) is undone first, once.
+        An entry whose order has no record yet stays: its order is being taken, or will be retried.
+        """
+        takes = {e: model.Take.parse(e) for e in entries}
+        keys = list(dict.fromkeys(model.order_key(t.channel, t.order_id) for t in takes.values() if t))
+        records = {r["pk"]: r for r in (self.table.batch_get(keys) if keys else [])}
+        leaving = set()
+        for entry, take in takes.items():
+            record = None if take is None else records.get(model.order_key(take.channel, take.order_id)[0])
+            if take is not None and record is None:
+                continue
+            if take is not None and record is not None and entry not in (record.get("entries") or ()):
+                self.undo_take(sku, location_id, take)
+            leaving.add(entry)
+        return leaving
+
+    def undo_take(self, sku: str, location_id: str, take: model.Take) -> Applied:
+        """Give back a take its order's record does not account for (once: its own ``MOVE#`` key).
+
+        Stamped with the take's own time, so the two cancel out in any count's window.
+        """
+        return self.move(
+            sku,
+            location_id,
+            take.units,
+            at=take.at,
+            key=take.undo_key(),
+            reason="order_take_undone",
+            active=self.active(sku),
+        )
+
+    def order_takes(self, record: Item, lines: Iterable[Item]) -> list[tuple[str, model.Take]]:
+        """The takes of an order's lines still journaled on their location's shards (any attempt)."""
+        channel, order_id = record["channel"], record["order_id"]
+        wanted = {model.take_tag(channel, order_id, line["line_id"]): line["sku"] for line in lines}
+        found = []
+        for sku in dict.fromkeys(wanted.values()):
+            for shard in self.shards(sku, record["location_id"]):
+                takes = (shard.entry_of(tag) for tag, s in wanted.items() if s == sku)
+                found += [(sku, t) for t in takes if t is not None]
+        return found
+
+    def put_shortfall(self, record: Item, line: Item, take: model.Take) -> None:
+        """The backorder of a line taken short (keyed by its take: the same for every attempt)."""
+        self.table.put(
+            self._shortfall_item(
+                line["sku"],
+                record["location_id"],
+                take.at,
+                _line_key(record, line),
+                take.short,
+                f"order_{record['fulfilment']}",
+            )
+        )
+
+    def _journal_page(self, sku: str, shard: Shard, entries: list[str]) -> Item:
         expires = _now() + timedelta(days=self.move_retention_days)
-        last = max(entry[:27] for entry in shard.journal)
+        last = max(entry[:27] for entry in entries)
+        digest = hashlib.blake2b("\n".join(entries).encode(), digest_size=4).hexdigest()
         return {
             "pk": model.sku_pk(sku),
-            "sk": model.journal_sk(shard.location_id, last, shard.shard, shard.version),
+            "sk": model.journal_sk(shard.location_id, last, shard.shard, f"{shard.version}-{digest}"),
             "entity": model.JOURNAL_ENTITY,
             "sku": sku,
             "location_id": shard.location_id,
             "shard": shard.shard,
-            "entries": list(shard.journal),
+            "entries": entries,
             "expires_at": int(expires.timestamp()),
         }
 

@@ -16,7 +16,7 @@ from loyalty.settings import requires
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@requires(*QUEUE_SETTINGS)
+@requires(*QUEUE_SETTINGS, "table_name")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
     records = list(DynamoDBStreamEvent(event).records)
     changes = [

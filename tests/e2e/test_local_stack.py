@@ -30,10 +30,26 @@ def pos_sale(uid: str) -> dict[str, Any]:
 
 
 def _event_item(stack: LocalStack, event_id: str) -> dict[str, Any] | None:
+    """The event as logged, with the customer it is attributed to (issue 16, ``attr``: by its
+    timeline entry's INSERT, which the router routes as the event's MODIFY with ``customer_id``)."""
     got = stack.dynamodb.get_item(
         TableName=stack.table_name, Key={"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}}
     )
-    return deserialize(got["Item"]) if "Item" in got else None
+    if "Item" not in got:
+        return None
+    item = deserialize(got["Item"])
+    pages = stack.dynamodb.get_paginator("scan").paginate(
+        TableName=stack.table_name,
+        FilterExpression="entity = :tl AND event_id = :e AND stage = :a",
+        ExpressionAttributeValues={
+            ":tl": {"S": "timeline"},
+            ":e": {"S": event_id},
+            ":a": {"S": "attributed"},
+        },
+    )
+    entries = [deserialize(i) for page in pages for i in page["Items"]]
+    assert len(entries) + bool(item.get("customer_id")) <= 1, f"event {event_id} attributed more than once"
+    return {**item, "customer_id": entries[0]["customer_id"]} if entries else item
 
 
 def _queue_bodies(stack: LocalStack, url: str) -> list[str]:

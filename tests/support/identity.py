@@ -49,3 +49,35 @@ def event(
     if record:
         EventLog().record(ev)
     return ev
+
+
+def attributions(event_id: str) -> list[str]:
+    """Every customer ``event_id`` was attributed to (issue 16, ``attr``): by its timeline entry's
+    INSERT (``stage = attributed``) or, for events with profile facts and events attributed before
+    that change, by the event item's ``customer_id``. A scan: for tests only."""
+    from loyalty import aws
+    from loyalty.settings import get_settings
+
+    pages = (
+        aws.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=get_settings("table_name").table_name,
+            FilterExpression="entity = :tl AND event_id = :e AND stage = :a",
+            ExpressionAttributeValues={
+                ":tl": {"S": "timeline"},
+                ":e": {"S": event_id},
+                ":a": {"S": "attributed"},
+            },
+        )
+    )
+    found = [item["customer_id"]["S"] for page in pages for item in page["Items"]]
+    logged = EventLog().get(event_id).get("customer_id")
+    return found + ([str(logged)] if logged else [])
+
+
+def attributed_to(event_id: str) -> str:
+    """The one customer ``event_id`` is attributed to (fails unless it was attributed exactly once)."""
+    found = attributions(event_id)
+    assert len(found) == 1, f"event {event_id} attributed {len(found)} times: {found}"
+    return found[0]

@@ -12,12 +12,11 @@ from hypothesis import strategies as st
 
 from devstack.template import Resolver as StackResolver
 from loyalty.errors import TransientError
-from loyalty.eventlog.store import EventLog
 from loyalty.identity.resolve import Resolver
 from loyalty.identity.store import IdentityStore
 from loyalty.models.events import ChannelEvent
 from loyalty.models.identifiers import Identifier
-from tests.support.identity import event, ident
+from tests.support.identity import attributed_to, event, ident
 from tests.support.races import race
 
 UNIVERSE = (
@@ -83,7 +82,7 @@ def assert_attributed_once_with_latest_names(
     timeline, and each golden profile holds the most recent name its events stated."""
     owners = store.owners(idents)
     for ev in events:
-        attributed = EventLog().get(ev.event_id)["customer_id"]
+        attributed = attributed_to(ev.event_id)
         assert store.resolve(attributed) == store.resolve(owners[ev.identifiers[0]])
     survivors = {store.resolve(c) for c in owners.values()}
     entries = []
@@ -217,7 +216,7 @@ def test_racing_workers_merging_overlapping_customers_converge(
         or len(prof["absorbed_ids"]) == 3
     )
     assert len(prof["absorbed_ids"]) == len(set(prof["absorbed_ids"])) == 3
-    assert {store.resolve(EventLog().get(ev.event_id)["customer_id"]) for ev in links} == {survivor}
+    assert {store.resolve(attributed_to(ev.event_id)) for ev in links} == {survivor}
     assert len(store.contacts(survivor)) == 4
 
 

@@ -8,8 +8,8 @@ REDIRECTs here, with one hop limit and one failure (``Conflict`` ``redirect_loop
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from loyalty.errors import Conflict
 
@@ -20,6 +20,10 @@ CUSTOMER_PREFIX = "CUST#"
 PROFILE_SK = "PROFILE"
 REDIRECT_SK = "REDIRECT"
 MAX_REDIRECT_HOPS = 16
+#: a timeline entry (``CUST#<id>`` / ``TL#<occurred_at>#<event_id>``, written by identity)
+TIMELINE_ENTITY = "timeline"
+#: the ``stage`` of the timeline entry whose INSERT attributes its event (the router routes it)
+ATTRIBUTED = "attributed"
 
 
 def customer_pk(customer_id: str) -> str:
@@ -37,6 +41,13 @@ def profile_key(customer_id: str) -> tuple[str, str]:
 
 def redirect_key(customer_id: str) -> tuple[str, str]:
     return customer_pk(customer_id), REDIRECT_SK
+
+
+def attributes_event(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> bool:
+    """Whether a stream record is the INSERT of a timeline entry that attributes its event."""
+    if not new or old:
+        return False
+    return new.get("entity") == TIMELINE_ENTITY and new.get("stage") == ATTRIBUTED
 
 
 def survivor_named(items: Iterable[Item | None]) -> str | None:
@@ -69,10 +80,13 @@ def resolve(table: Table, customer_id: str, *, consistent: bool = True) -> str:
 
 
 __all__ = [
+    "ATTRIBUTED",
     "CUSTOMER_PREFIX",
     "MAX_REDIRECT_HOPS",
     "PROFILE_SK",
     "REDIRECT_SK",
+    "TIMELINE_ENTITY",
+    "attributes_event",
     "customer_id_of",
     "customer_pk",
     "follow",

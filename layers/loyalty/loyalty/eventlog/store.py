@@ -11,9 +11,13 @@
   a batch redelivered with other companions lists an event twice (readers dedupe).
   ``EventLog.events_on`` / ``ids_between`` / ``of_day`` read every shard of the day, and the
   ``gsi1`` entries (``EVDAY#<day>#<n>``, ``EVDAY#<day>``) of events recorded before the listings.
-- ``customer_id`` is set once, when identity resolution has attributed the event (a MODIFY the
-  router reacts to); ``expires_at`` (TTL) is received_at + EVENT_RETENTION_DAYS (the listing's:
-  its latest event's).
+- Attribution (issue 16, ``attr``): an event is attributed to its customer by the INSERT of its
+  timeline entry (``CUST#<id>`` / ``TL#...``, ``stage = attributed``), which the router routes;
+  the event item is not rewritten. Two exceptions write it: ``attributed_to`` (``claim``) when
+  the customer has a merge history (the per-event guard that keeps a redelivery after a merge or
+  an unmerge from attributing it twice), and ``customer_id`` (``attribute``, the MODIFY the
+  router routes, as before the change) for events that carry profile facts. ``expires_at``
+  (TTL) is received_at + EVENT_RETENTION_DAYS (the listing's: its latest event's).
 """
 
 from __future__ import annotations
@@ -138,20 +142,51 @@ class EventLog:
         return item
 
     def attribute(self, event_id: str, customer_id: str) -> bool:
-        """Set the customer an event belongs to, once; False when it already had one."""
+        """Set the customer an event belongs to, once (its MODIFY is routed); False when it already
+        had one, or was claimed (``claim``)."""
         pk, sk = event_key(event_id)
         try:
             self.table.update(
                 pk,
                 sk,
                 "SET customer_id = :c",
-                condition="attribute_exists(pk) AND attribute_not_exists(customer_id)",
+                condition="attribute_exists(pk) AND attribute_not_exists(customer_id)"
+                " AND attribute_not_exists(attributed_to)",
                 values={":c": customer_id},
                 return_values="NONE",
             )
         except Conflict:
             return False
         return True
+
+    def claim(self, event_id: str, customer_id: str) -> bool:
+        """Claim the event for ``customer_id`` before its timeline entry attributes it (the guard of
+        customers with a merge history); True when it is, or already was, claimed by that customer.
+        ``attributed_to`` is not what the router reads: the claim itself routes nothing."""
+        pk, sk = event_key(event_id)
+        try:
+            self.table.update(
+                pk,
+                sk,
+                "SET attributed_to = :c",
+                condition="attribute_exists(pk) AND attribute_not_exists(customer_id)"
+                " AND (attribute_not_exists(attributed_to) OR attributed_to = :c)",
+                values={":c": customer_id},
+                return_values="NONE",
+            )
+        except Conflict:
+            return False
+        return True
+
+    def anonymised(self, event_id: str) -> bool:
+        """Whether an erasure anonymised the event (a stale delivery must not bring its person back)."""
+        item = self.table.get(*event_key(event_id))
+        return bool(item and item.get("anonymised"))
+
+    def items(self, event_ids: Iterable[str]) -> dict[str, Item]:
+        """The stored items of ``event_ids`` (one BatchGetItem per 100; expired ones absent)."""
+        found = self.table.batch_get([event_key(i) for i in event_ids])
+        return {str(item["event_id"]): item for item in found}
 
     def _entries(self, day: date, lo: str, hi: str) -> list[str]:
         """The day's entries with ``lo <= entry <= hi``, deduplicated, in time order."""

@@ -227,6 +227,10 @@ class MergeEngine:
             snap = dict(snapshots.get(a) or {"customer_id": a, "created_at": rules.iso(now)})
             snap.update(status=ACTIVE, customer_id=a, version=int(snap.get("version", 0)) + 1)
             snap.pop("merged_into", None)
+            # its events may have been attributed to the survivor meanwhile (see resolve._attribute)
+            snap["split_from"] = list(
+                dict.fromkeys([*(snap.get("split_from") or []), survivor["customer_id"]])
+            )
             profiles.append(snap)
         survivor_id = survivor["customer_id"]
         review = unmerged_review_item([survivor_id, *absorbed_ids], survivor_id, merge_id, rules.iso(now))

@@ -2,9 +2,18 @@
 
 known identifier -> that customer; unknown identifiers of a known customer -> attached; nothing
 known -> a new customer; identifiers of two or more customers -> a merge (or a quarantined
-review when it would break a limit). Then the event's profile facts are applied, its timeline
-entry written, and the event attributed (``EventLog.attribute``), which triggers points and
-analytics through the router.
+review when it would break a limit). Then the event's profile facts are applied and its timeline
+entry written: that entry's INSERT attributes the event (``stage = attributed``; the router turns
+it into the points and analytics messages), and the event item is not rewritten. Events that carry
+profile facts are attributed as before by ``EventLog.attribute`` (the event's MODIFY is routed).
+
+Exactly once: a redelivery that resolves to the same customer finds its entry (put if absent). One
+that resolves elsewhere can only do so after a merge, an unmerge or an erasure, so a customer with
+a merge history (``merges``, ``absorbed_ids``, ``split_from``) first looks for the event on the
+timelines of the customers it absorbed or was split from, then claims the event item
+(``EventLog.claim``, the per-event guard); and no new customer is created for an event without
+profile facts that an erasure anonymised. See docs/architecture.md, "Event log: attribution
+without rewriting the event".
 
 Every write is conditional; a lost race (an identifier taken meanwhile, a profile changed, a
 participant locked by a merge) restarts the resolution from a fresh read, so concurrent workers
@@ -72,7 +81,18 @@ def new_customer_id(event_id: str, attempt: int = 0) -> str:
 def _timeline_entry(event: ChannelEvent) -> Item:
     payload = event.payload
     summary: dict[str, Any] = {}
-    for name in ("order_id", "refund_id", "total", "amount", "currency", "sku", "store_id", "campaign_id"):
+    names = (
+        "order_id",
+        "refund_id",
+        "total",
+        "amount",
+        "currency",
+        "sku",
+        "store_id",
+        "campaign_id",
+        "fulfilment",
+    )
+    for name in names:
         value = getattr(payload, name, None)
         if value is not None:
             summary[name] = str(value)
@@ -110,16 +130,36 @@ class Resolver:
             logger.info("blocklisted identifiers ignored", extra={"event_id": event.event_id})
         if not identifiers:
             return result
-        customer = self._link(event, identifiers, result)
+        linked = self._link(event, identifiers, result)
+        if linked is None:
+            return result
+        customer = linked
         if result.quarantined is None:  # a quarantined event's facts may be someone else's
             customer = self._apply_profile(event, customer)
         result.customer_id = customer["customer_id"]
-        self.store.add_timeline(result.customer_id, _timeline_entry(event))
-        result.attributed = self.events.attribute(event.event_id, result.customer_id)
+        if isinstance(event.payload, ProfilePayload):
+            # profile facts: the event's MODIFY attributes it (the notification fan-out reads it)
+            self.store.add_timeline(result.customer_id, _timeline_entry(event))
+            result.attributed = self.events.attribute(event.event_id, result.customer_id)
+        else:
+            result.attributed = self._attribute(event, customer)
         return result
 
+    def _attribute(self, event: ChannelEvent, customer: Item) -> bool:
+        """Attribute ``event`` by its timeline entry's INSERT, once (see the module's docstring)."""
+        cid = customer["customer_id"]
+        entry = _timeline_entry(event)
+        related = [*(customer.get("absorbed_ids") or []), *(customer.get("split_from") or [])]
+        if related or customer.get("merges"):
+            if self.store.on_timeline_of(related, entry):
+                return False  # attributed before to a customer this one absorbed or was split from
+            if not self.events.claim(event.event_id, cid):
+                return False  # attributed to another customer before a merge or an unmerge
+        return self.store.add_timeline(cid, entry, attributes=True)
+
     # -- linking -------------------------------------------------------------------------------
-    def _link(self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution) -> Item:
+    def _link(self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution) -> Item | None:
+        """The customer of the event (None: nobody, the event was anonymised by an erasure)."""
         # the graph changed under us (Again), or a write lost its race: read it again
         return retry(
             lambda attempt: self._link_once(event, identifiers, result, attempt),
@@ -161,9 +201,16 @@ class Resolver:
 
     def _link_once(
         self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution, attempt: int
-    ) -> Item:
+    ) -> Item | None:
         live, unknown = self._live_customers(identifiers)
         if not live:
+            if not isinstance(event.payload, ProfilePayload) and self.events.anonymised(event.event_id):
+                # a stale delivery of an erased person's event must not create them again (a sign-in
+                # after an erasure, a profile event, does: see loyalty.selfservice.signin)
+                logger.info(
+                    "event anonymised by an erasure: not resolved", extra={"event_id": event.event_id}
+                )
+                return None
             return self._create(event, identifiers, result, attempt)
         if len(live) == 1:
             (customer,) = live.values()

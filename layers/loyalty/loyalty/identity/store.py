@@ -5,7 +5,8 @@
 - ``CUST#<id>`` / ``PROFILE``: the golden profile (``status`` active|merging|merged|erasing|erased,
   ``version`` for optimistic writes, ``lock`` while a merge/unmerge holds it).
 - ``CUST#<id>`` / ``ID#<type>#<value>``: the customer's identifiers (contact points).
-- ``CUST#<id>`` / ``TL#<iso>#<event_id>``: the cross-channel timeline, one entry per event.
+- ``CUST#<id>`` / ``TL#<iso>#<event_id>``: the cross-channel timeline, one entry per event; the
+  entry that attributes its event carries ``stage = attributed`` (its INSERT is routed).
 - ``CUST#<id>`` / ``REDIRECT``: an absorbed customer -> its survivor.
 - ``MERGE#<merge_id>`` / ``JOURNAL`` | ``MERGE`` | ``UNJOURNAL`` | ``UNMERGE``: a merge's progress,
   its append-only log item (``entity=merge``, routed to points), and the same for its unmerge.
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from loyalty import customers
-from loyalty.customers import customer_pk, profile_key, redirect_key
+from loyalty.customers import ATTRIBUTED, TIMELINE_ENTITY, customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict
 from loyalty.identity.profile import iso
 from loyalty.models.identifiers import Identifier, IdentifierType
@@ -30,7 +31,6 @@ from loyalty.store.table import Item, Table, tx_check, tx_delete, tx_put, tx_put
 PROFILE_ENTITY = "profile"
 IDENTIFIER_ENTITY = "identifier"
 IDENTITY_ENTITY = "identity"
-TIMELINE_ENTITY = "timeline"
 REDIRECT_ENTITY = "redirect"
 JOURNAL_ENTITY = "merge_journal"
 REVIEW_ENTITY = "merge_review"
@@ -229,12 +229,21 @@ class IdentityStore:
         )
         return item
 
-    def add_timeline(self, customer_id: str, entry: Item) -> bool:
-        """One timeline entry per event (a redelivery finds it there)."""
+    def add_timeline(self, customer_id: str, entry: Item, *, attributes: bool = False) -> bool:
+        """One timeline entry per event (a redelivery finds it there). ``attributes``: the entry is
+        the event's attribution (``stage = attributed``: the router routes its INSERT)."""
         pk, sk = timeline_key(customer_id, entry["occurred_at"], entry["event_id"])
+        stage = {"stage": ATTRIBUTED} if attributes else {}
         return self.table.put_new(
-            {**entry, "pk": pk, "sk": sk, "entity": TIMELINE_ENTITY, "customer_id": customer_id}
+            {**entry, **stage, "pk": pk, "sk": sk, "entity": TIMELINE_ENTITY, "customer_id": customer_id}
         )
+
+    def on_timeline_of(self, customer_ids: Sequence[str], entry: Item) -> bool:
+        """Whether the event of ``entry`` has a timeline entry under any of ``customer_ids``."""
+        if not customer_ids:
+            return False
+        at, event_id = entry["occurred_at"], entry["event_id"]
+        return bool(self.table.batch_get([timeline_key(c, at, event_id) for c in customer_ids]))
 
     # -- merges and unmerges: the transactions of loyalty.identity.merge -----------------------
     def lock_merge(

@@ -88,16 +88,31 @@ def _points_earned(new: Image, old: Image | None) -> bool:
 
 
 def _order_event(new: Image, old: Image | None) -> bool:
-    """An order event just attributed to its customer; a paid in-store sale says nothing."""
+    """An order event just attributed to its customer by its MODIFY (events attributed before issue
+    16's ``attr`` change); a paid in-store sale says nothing."""
     if old is None or old.get("customer_id") or not new.get("customer_id"):
         return False
+    return _order_news(new, _payload(new))
+
+
+def _order_news(new: Image, fields: Mapping[str, Any]) -> bool:
+    """Whether an attributed order event (``fields``: its payload or its timeline summary) is news."""
     kind = str(new.get("type", ""))
     if not kind.startswith("order."):
         return False
     if kind == "order.completed":
-        payload = _payload(new)
-        return new.get("channel") != "pos" and payload.get("fulfilment") != "in_store"
+        return new.get("channel") != "pos" and fields.get("fulfilment") != "in_store"
     return kind in {"order.placed", "order.cancelled", "order.refunded"}
+
+
+def _order_attributed(new: Image, old: Image | None) -> bool:
+    """An order event attributed by its timeline entry's INSERT (``stage = attributed``)."""
+    return old is None and new.get("stage") == "attributed" and _order_news(new, _summary(new))
+
+
+def _summary(new: Image) -> Mapping[str, Any]:
+    summary = new.get("summary")
+    return summary if isinstance(summary, Mapping) else {}
 
 
 def _payload(new: Image) -> dict[str, Any]:
@@ -110,11 +125,18 @@ def _payload(new: Image) -> dict[str, Any]:
 
 
 def _order_data(new: Image) -> dict[str, Any]:
-    payload = _payload(new)
+    return _order_fields(new, _payload(new))
+
+
+def _order_entry_data(new: Image) -> dict[str, Any]:
+    return _order_fields(new, _summary(new))
+
+
+def _order_fields(new: Image, fields: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "order_id": payload.get("order_id", ""),
-        "total": payload.get("total", payload.get("amount", "")),
-        "currency": payload.get("currency", ""),
+        "order_id": fields.get("order_id", ""),
+        "total": fields.get("total", fields.get("amount", "")),
+        "currency": fields.get("currency", ""),
         "status": str(new.get("type", "")).removeprefix("order."),
         "channel": new.get("channel"),
     }
@@ -227,6 +249,8 @@ CATALOGUE: tuple[IntentRule, ...] = (
         topic="stock_alerts",
     ),
     IntentRule("order_status", "event", "transactional", _order_event, _order_data),
+    # issue 16 (``attr``): an order is attributed by its timeline entry's INSERT, not the event's MODIFY
+    IntentRule("order_status", "timeline", "transactional", _order_attributed, _order_entry_data),
     # critical: a reply the customer asked for goes at once (no quiet hours, never refused by the budget)
     IntentRule(
         "whatsapp_stop_confirmed",

@@ -2,7 +2,10 @@
 
 Two stages of an event reach the router through the table's stream:
 - ``recorded``: the event item was inserted (a new canonical event);
-- ``attributed``: identity resolution set its ``customer_id`` (a MODIFY).
+- ``attributed``: identity resolution attributed it to its customer: the INSERT of its timeline
+  entry (``stage = attributed``; ``loyalty.routing.service`` reads the event and the customer's
+  REDIRECT and plans it as the MODIFY below), or, for events with profile facts and events
+  attributed before that change, the event item's MODIFY that set its ``customer_id``.
 Consumers that need the customer (points, analytics) receive the attributed stage; those that
 do not (identity itself, stock) receive the recorded one. Events with no identifiers at all are
 never attributed, so analytics takes them at the recorded stage.

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loyalty import queue
+from loyalty import customers, queue
 from loyalty.errors import TransientError
+from loyalty.eventlog.store import event_key
 from loyalty.models.reservations import ReservationLapsed
 from loyalty.routing.router import (
     BUNDLE_SIZE,
@@ -20,8 +21,11 @@ from loyalty.routing.router import (
     plan,
 )
 from loyalty.settings import get_settings
+from loyalty.store.table import Item, Table
 
 Image = Mapping[str, Any] | None
+#: what the event item's attribution MODIFY carried (new, old), from a timeline entry's INSERT
+Attribution = tuple[Item, Item] | None
 
 
 def _type_of(message: Message) -> str:
@@ -54,9 +58,16 @@ def route_records(changes: Sequence[tuple[Image, Image]]) -> Routing:
     bundled = {getattr(settings, r.queue_setting) for r in ROUTES if r.bundles}
     result = Routing()
     by_queue: dict[str, list[tuple[int, Message]]] = {}
-    for index, (new, old) in enumerate(changes):
+    attributions = _attributions(changes)
+    for index, change in enumerate(changes):
+        images = attributions.get(index, change)
+        if isinstance(images, str):
+            result.failed[index] = images
+            continue
+        if images is None:
+            continue  # attributed by the event's own MODIFY
         try:
-            pairs = plan(new, old, settings)
+            pairs = plan(*images, settings)
         except (ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
             result.failed[index] = f"unroutable: {err}"
             continue
@@ -75,6 +86,40 @@ def route_records(changes: Sequence[tuple[Image, Image]]) -> Routing:
     for index in result.failed:
         result.sent.pop(index, None)
     return result
+
+
+def _attributions(changes: Sequence[tuple[Image, Image]]) -> dict[int, Attribution | str]:
+    """The timeline INSERTs of the batch that attribute an event, as the (new, old) images of the
+    event item's attribution MODIFY (``plan`` routes them exactly as it routed that MODIFY): the
+    events and their customers' REDIRECTs read in one consistent BatchGetItem for the batch, and
+    the customer is the live one (an absorbed customer's survivor when the entry is routed).
+    None: nothing to route (the event was attributed by its own MODIFY); a string: why the
+    record cannot be routed now (it is retried)."""
+    entries = {
+        i: (str(new.get("event_id") or ""), str(new.get("customer_id") or ""))
+        for i, (new, old) in enumerate(changes)
+        if new is not None and customers.attributes_event(new, old)
+    }
+    if not entries:
+        return {}
+    table = Table()
+    keys = [event_key(e) for e, c in entries.values() if e and c]
+    keys += [customers.redirect_key(c) for e, c in entries.values() if e and c]
+    found = {(str(i["pk"]), str(i["sk"])): i for i in table.batch_get(keys)}
+    out: dict[int, Attribution | str] = {}
+    for index, (event_id, cid) in entries.items():
+        event = found.get(event_key(event_id)) if event_id and cid else None
+        if event is None:
+            out[index] = f"unroutable: event {event_id!r} of the timeline entry is not in the log"
+            continue
+        if event.get("customer_id"):
+            out[index] = None
+            continue
+        survivor = customers.survivor_named([found.get(customers.redirect_key(cid))])
+        live = cid if survivor is None else customers.resolve(table, survivor)
+        recorded = {k: v for k, v in event.items() if k not in ("customer_id", "attributed_to")}
+        out[index] = ({**recorded, "customer_id": live}, recorded)
+    return out
 
 
 def _envelope(message: Message) -> queue.Envelope:

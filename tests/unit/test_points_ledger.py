@@ -45,7 +45,7 @@ def _seen_by_readers(balance: dict[str, Any] | None, lots: list[dict[str, Any]])
     seen = {k: int((balance or {}).get(k, 0)) for k in ("available", "pending", "debt", "lifetime_earned")}
     for lot in unfolded:
         assert lot["own_entries"]
-        assert (lot["remaining"], lot["reversed"]) == (lot["points"], 0)
+        assert (lot["remaining"], lot.get("reversed", 0)) == (lot["points"], 0)
         assert lot["status"] in {"pending", "available"}
         seen[lot["status"]] += lot["remaining"]
         seen["lifetime_earned"] += lot["points"]

@@ -98,14 +98,15 @@ class LineEarning:
     reversed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "sku": self.sku,
             "quantity": self.quantity,
             "points": self.points,
             "rule_ids": self.rule_ids,
-            "refunded_qty": self.refunded_qty,
-            "reversed": self.reversed,
         }
+        if self.refunded_qty or self.reversed:  # absent: none returned (a lot stays under 1 KB)
+            data |= {"refunded_qty": self.refunded_qty, "reversed": self.reversed}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LineEarning:
@@ -195,15 +196,15 @@ class Lot:
             "currency": self.currency,
             "origin_customer_id": self.origin_customer_id,
         }
+        for key in _LOT_DEFAULTS:  # absent means zero / none: a lot stays under 1 KB (1 WCU a put)
+            if item[key] in (None, 0, "0", []):
+                del item[key]
         if self.own_entries:
-            item |= {
-                "own_entries": True,
-                "folded": self.folded,
-                "earned_at": self.earned_at,
-                "bonus_parts": self.bonus_parts,
-                "entry_version": self.entry_version,
-                "entry_index": self.entry_index,
-            }
+            item |= {"own_entries": True, "folded": self.folded, "earned_at": self.earned_at}
+            if self.bonus_parts:
+                item["bonus_parts"] = self.bonus_parts
+            if self.folded:
+                item |= {"entry_version": self.entry_version, "entry_index": self.entry_index}
         if self.status == "pending":
             item["gsi1pk"] = due_gsi(date.fromisoformat(self.pending_until[:10]), self.customer_id)
             item["gsi1sk"] = f"{self.customer_id}#{self.order_id}"
@@ -279,6 +280,20 @@ class Lot:
         )
         return [earn, bonus]
 
+
+#: lot attributes left out of the item while zero / empty (``from_item`` reads them so)
+_LOT_DEFAULTS = (
+    "bonus",
+    "bonus_rule_ids",
+    "bonus_reversed",
+    "refunded_amount",
+    "amount_reversed",
+    "reversed",
+    "settled_debt",
+    "expired_unclaimed",
+    "refund_keys",
+    "origin_customer_id",
+)
 
 #: the ledger position of the entries of lots not folded yet: after every committed version
 UNFOLDED_VERSION = 10**12 - 1

@@ -171,7 +171,7 @@ class PointsService:
         else:
             outcome = self._refund(book, routed, payload)
         retention = self.settings.event_retention_days
-        if not book.changed:
+        if not book.changed or (earning and outcome != "earned"):  # (an order's book only folded)
             recorded = self.store.record_outcome(customer_id, event.event_id, outcome, now, retention)
             return outcome if recorded else "duplicate"
         if outcome != "earned":  # an earning's new lot (put at the balance's version) is its dedupe key

@@ -4,7 +4,8 @@ Every figure lives in the ``SKU#<sku>`` collection (see docs/data-model.md, "Sto
 
 - ``LOC#<loc>#S#<nn>``   ``stock``          one shard of a location's stock (on hand / reserved /
                                               available, ``version``, ``counted_at``, ``updated_at``,
-                                              ``journal``: its last order takes, at most JOURNAL_SIZE)
+                                              ``journal``: its last order takes (``Take``), and
+                                              ``takes``: their tags, the guard of each line)
 - ``LOC#<loc>#META``     ``stock_location`` signal state of a location (and of ``ONLINE``)
 - ``CONFIG``             ``stock_config``   per-SKU data: low-stock threshold, shard count
 - ``MOVE#<loc>#<ts>#<key>`` ``stock_move``  applied-once marker AND journal of the on-hand deltas
@@ -15,8 +16,9 @@ Every figure lives in the ``SKU#<sku>`` collection (see docs/data-model.md, "Sto
 - ``SIG#<loc>#<ts>#<signal>`` ``stock_signal`` out_of_stock / back_in_stock / low_stock (INSERT)
 - ``ALERT#<loc|ONLINE>#<customer_id>`` ``stock_alert`` back-in-stock subscriptions
 
-Orders are ``STKORD#<channel>#<order_id>`` / ``STKORD`` (``stock_order``): the order's lock and
-its record (lines, units taken and short per line), put in the transaction that takes its lines.
+Orders are ``STKORD#<channel>#<order_id>`` / ``STKORD`` (``stock_order``): the order's record
+(lines, units taken and short per line, the ``entries`` of the takes it accounts for), put once
+its lines are taken; a cancel that comes first puts it as a tombstone.
 
 Reservations are ``RES#<id>`` / ``RES``; each also has a pointer in its customer's collection,
 ``CUST#<customer_id>`` / ``RES#<id>`` (``customer_reservation``, written in the reservation's own

@@ -4,11 +4,12 @@
 services do. Order rules (docs/architecture.md, "Stock"):
 - an order's stock is committed ONCE, by the first of ``order.placed`` / ``order.completed`` to
   reach stock (a POS sale is completed in store; a web order is placed, then paid; a chat order
-  may arrive already paid). The ``STKORD#<channel>#<order_id>`` record is the lock, put in the
-  same transaction as the order's takes: the later event of the same order finds it and changes
-  nothing. Lines leave from ``location_id``.
+  may arrive already paid). Each line is taken once, guarded by its tag on its home shard
+  (no transaction); the ``STKORD#<channel>#<order_id>`` record is put after the lines and read
+  first by every event: the later event of the same order finds it and changes nothing. Lines
+  leave from ``location_id``.
 - ``order.cancelled`` restores what the order took; a cancel that arrives first leaves a
-  tombstone so the late placement is ignored.
+  tombstone so the late placement is ignored (and any take an attempt of it made is given back).
 - ``order.refunded`` with ``restock_location_id`` puts the returned units back there.
 - ``stock.counted`` sets an absolute count, ``stock.adjusted`` applies a delta.
 

@@ -1,13 +1,17 @@
 """Stock items in the single table: conditional, exactly-once writes (see loyalty.stock.model).
 
-Every change of a shard is one transaction holding (a) an applied-once marker put only if new
-(the order's ``STKORD`` record for an order: ONE transaction per order; a ``stock_move`` item
-keyed by the business fact for returns, adjustments and counts; or the reservation item itself)
-and (b) the shard update(s) with their conditions: ``available >= n`` to take, ``reserved >= n``
-to release or collect, and, for on-hand deltas, ``counted_at < the fact's time`` (a fact stamped
-before the last absolute count is already inside that count). A redelivered fact fails (a) and
-is a no-op. An order's takes are journaled on the shard they change (``journal``, flushed to a
-``JRN#`` item when full), so a late count still finds every on-hand delta after its time.
+Every change of a shard but an order's take is one transaction holding (a) an applied-once marker
+put only if new (a ``stock_move`` item keyed by the business fact for returns, adjustments and
+counts, or the reservation item itself) and (b) the shard update(s) with their conditions:
+``available >= n`` to take, ``reserved >= n`` to release or collect, and, for on-hand deltas,
+``counted_at < the fact's time`` (a fact stamped before the last absolute count is already inside
+that count). A redelivered fact fails (a) and is a no-op.
+
+An order's line is taken WITHOUT a transaction (``take_line``): one conditional UpdateItem of the
+line's home shard, refused while the line's tag is in the shard's ``takes`` (see
+``model.Take``); the order's record is put after its lines and lists the takes it accounts for.
+The takes are journaled on the shard (``journal``, flushed to ``JRN#`` pages when full), so a late
+count still finds every on-hand delta after its time.
 """
 
 from __future__ import annotations

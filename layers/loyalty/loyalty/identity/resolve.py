@@ -11,9 +11,9 @@ Exactly once: a redelivery that resolves to the same customer finds its entry (p
 that resolves elsewhere can only do so after a merge, an unmerge or an erasure, so a customer with
 a merge history (``merges``, ``absorbed_ids``, ``split_from``) first looks for the event on the
 timelines of the customers it absorbed or was split from, then claims the event item
-(``EventLog.claim``, the per-event guard); and no new customer is created for an event without
-profile facts that an erasure anonymised. See docs/architecture.md, "Event log: attribution
-without rewriting the event".
+(``EventLog.claim``, the per-event guard); and the router does not route the entry of an event an
+erasure anonymised (a stale delivery of an erased person's event, which creates a customer as it
+always did). See docs/architecture.md, "Event log: attribution without rewriting the event".
 
 Every write is conditional; a lost race (an identifier taken meanwhile, a profile changed, a
 participant locked by a merge) restarts the resolution from a fresh read, so concurrent workers
@@ -130,10 +130,7 @@ class Resolver:
             logger.info("blocklisted identifiers ignored", extra={"event_id": event.event_id})
         if not identifiers:
             return result
-        linked = self._link(event, identifiers, result)
-        if linked is None:
-            return result
-        customer = linked
+        customer = self._link(event, identifiers, result)
         if result.quarantined is None:  # a quarantined event's facts may be someone else's
             customer = self._apply_profile(event, customer)
         result.customer_id = customer["customer_id"]
@@ -158,8 +155,7 @@ class Resolver:
         return self.store.add_timeline(cid, entry, attributes=True)
 
     # -- linking -------------------------------------------------------------------------------
-    def _link(self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution) -> Item | None:
-        """The customer of the event (None: nobody, the event was anonymised by an erasure)."""
+    def _link(self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution) -> Item:
         # the graph changed under us (Again), or a write lost its race: read it again
         return retry(
             lambda attempt: self._link_once(event, identifiers, result, attempt),
@@ -201,16 +197,9 @@ class Resolver:
 
     def _link_once(
         self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution, attempt: int
-    ) -> Item | None:
+    ) -> Item:
         live, unknown = self._live_customers(identifiers)
         if not live:
-            if not isinstance(event.payload, ProfilePayload) and self.events.anonymised(event.event_id):
-                # a stale delivery of an erased person's event must not create them again (a sign-in
-                # after an erasure, a profile event, does: see loyalty.selfservice.signin)
-                logger.info(
-                    "event anonymised by an erasure: not resolved", extra={"event_id": event.event_id}
-                )
-                return None
             return self._create(event, identifiers, result, attempt)
         if len(live) == 1:
             (customer,) = live.values()

@@ -93,7 +93,8 @@ def _attributions(changes: Sequence[tuple[Image, Image]]) -> dict[int, Attributi
     event item's attribution MODIFY (``plan`` routes them exactly as it routed that MODIFY): the
     events and their customers' REDIRECTs read in one consistent BatchGetItem for the batch, and
     the customer is the live one (an absorbed customer's survivor when the entry is routed).
-    None: nothing to route (the event was attributed by its own MODIFY); a string: why the
+    None: nothing to route (the event was attributed by its own MODIFY, or an erasure anonymised
+    it: the entry comes from a stale delivery of an erased person's event); a string: why the
     record cannot be routed now (it is retried)."""
     entries = {
         i: (str(new.get("event_id") or ""), str(new.get("customer_id") or ""))
@@ -112,8 +113,8 @@ def _attributions(changes: Sequence[tuple[Image, Image]]) -> dict[int, Attributi
         if event is None:
             out[index] = f"unroutable: event {event_id!r} of the timeline entry is not in the log"
             continue
-        if event.get("customer_id"):
-            out[index] = None
+        if event.get("customer_id") or event.get("anonymised"):
+            out[index] = None  # attributed by its own MODIFY; or erased since (a stale delivery)
             continue
         survivor = customers.survivor_named([found.get(customers.redirect_key(cid))])
         live = cid if survivor is None else customers.resolve(table, survivor)

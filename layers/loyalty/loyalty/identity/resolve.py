@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from loyalty.customers import ATTRIBUTED
 from loyalty.errors import Conflict, TransientError
 from loyalty.eventlog.store import EventLog
 from loyalty.identity import profile as rules
@@ -148,11 +149,22 @@ class Resolver:
         entry = _timeline_entry(event)
         related = [*(customer.get("absorbed_ids") or []), *(customer.get("split_from") or [])]
         if related or customer.get("merges"):
-            if self.store.on_timeline_of(related, entry):
+            if self.store.entries_of(related, entry):
                 return False  # attributed before to a customer this one absorbed or was split from
             if not self.events.claim(event.event_id, cid):
                 return False  # attributed to another customer before a merge or an unmerge
         return self.store.add_timeline(cid, entry, attributes=True)
+
+    def attribution(self, event: ChannelEvent) -> Item | None:
+        """The timeline entry that attributed ``event`` (read only; None: not attributed by one).
+        Ops replays route it again, as the stream did (``loyalty.ops.recover``)."""
+        owners = set(self.store.owners(self.policy.usable(event.identifiers)).values())
+        family: set[str] = set()
+        for cid in {self.store.resolve(owner) for owner in owners}:
+            profile = self.store.profile(cid) or {}
+            family |= {cid, *(profile.get("absorbed_ids") or []), *(profile.get("split_from") or [])}
+        found = self.store.entries_of(sorted(family), _timeline_entry(event))
+        return next((e for e in found if e.get("stage") == ATTRIBUTED), None)
 
     # -- linking -------------------------------------------------------------------------------
     def _link(self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution) -> Item:

@@ -20,6 +20,7 @@ from loyalty.identity.store import IdentityStore, timeline_key
 from loyalty.ingest.service import normalise_delivery
 from loyalty.models.events import ChannelEvent
 from loyalty.notify.catalogue import match
+from loyalty.settings import get_settings
 from loyalty.store.table import Table, deserialize, serialize
 from tests.conftest import drain
 from tests.support.identity import BASE, attributed_to, attributions, event, ident
@@ -50,6 +51,15 @@ def entries_of(event_id: str) -> list[dict[str, Any]]:
     pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=Table().name)
     items = [deserialize(i) for page in pages for i in page["Items"]]
     return [i for i in items if i.get("event_id") == event_id and i.get("stage") == ATTRIBUTED]
+
+
+def attributed_order(card: str) -> tuple[ChannelEvent, str]:
+    """A new customer's order, resolved (attributed), and the identity queue left empty."""
+    sale = order(card)
+    cid = Resolver().resolve(sale).customer_id
+    assert cid
+    drain(aws.client("sqs"), get_settings().identity_queue_url)
+    return sale, cid
 
 
 def queued(stack: StackResolver, sqs: Any) -> dict[str, list[dict[str, Any]]]:
@@ -88,11 +98,8 @@ def test_the_router_turns_the_entry_into_the_messages_the_modify_became(
     router: Any, stack: StackResolver, sqs: Any, lambda_context: LambdaContext
 ) -> None:
     # Given an order attributed by its timeline entry
-    sale = order("7700000002")
-    cid = Resolver().resolve(sale).customer_id
-    assert cid
+    sale, cid = attributed_order("7700000002")
     (entry,) = entries_of(sale.event_id)
-    drain(sqs, stack.refs["IdentityQueue"])
     # When the router gets the entry's INSERT
     assert router.handler(stream_event(stream_record(entry)), lambda_context) == {"batchItemFailures": []}
     by_entry = queued(stack, sqs)
@@ -251,11 +258,8 @@ def test_a_stale_delivery_of_an_erased_customers_order_is_not_routed_again(
     router: Any, stack: StackResolver, sqs: Any, lambda_context: LambdaContext
 ) -> None:
     # Given an order attributed to a customer who is then erased (the event is anonymised)
-    sale = order("7700000011")
-    cid = Resolver().resolve(sale).customer_id
-    assert cid
+    sale, cid = attributed_order("7700000011")
     CustomerService().erase(cid)
-    drain(sqs, stack.refs["IdentityQueue"])
     # When the old message (with the identifiers) is redelivered: a customer is created, as always
     again = Resolver().resolve(sale)
     assert again.customer_id not in (None, cid)

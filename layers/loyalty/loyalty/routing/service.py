@@ -104,23 +104,25 @@ def _attributions(changes: Sequence[tuple[Image, Image]]) -> dict[int, Attributi
     if not entries:
         return {}
     table = Table()
-    keys = [event_key(e) for e, c in entries.values() if e and c]
-    keys += [customers.redirect_key(c) for e, c in entries.values() if e and c]
+    named = [(e, c) for e, c in entries.values() if e and c]
+    keys = [event_key(e) for e, _ in named] + [customers.redirect_key(c) for _, c in named]
     found = {(str(i["pk"]), str(i["sk"])): i for i in table.batch_get(keys)}
-    out: dict[int, Attribution | str] = {}
-    for index, (event_id, cid) in entries.items():
-        event = found.get(event_key(event_id)) if event_id and cid else None
-        if event is None:
-            out[index] = f"unroutable: event {event_id!r} of the timeline entry is not in the log"
-            continue
-        if event.get("customer_id") or event.get("anonymised"):
-            out[index] = None  # attributed by its own MODIFY; or erased since (a stale delivery)
-            continue
-        survivor = customers.survivor_named([found.get(customers.redirect_key(cid))])
-        live = cid if survivor is None else customers.resolve(table, survivor)
-        recorded = {k: v for k, v in event.items() if k not in ("customer_id", "attributed_to")}
-        out[index] = ({**recorded, "customer_id": live}, recorded)
-    return out
+    return {i: _attribution(event_id, cid, found, table) for i, (event_id, cid) in entries.items()}
+
+
+def _attribution(
+    event_id: str, cid: str, found: Mapping[tuple[str, str], Item], table: Table
+) -> Attribution | str:
+    """One entry's MODIFY images (see ``_attributions``), from what the batch read."""
+    event = found.get(event_key(event_id)) if event_id and cid else None
+    if event is None:
+        return f"unroutable: event {event_id!r} of the timeline entry is not in the log"
+    if event.get("customer_id") or event.get("anonymised"):
+        return None  # attributed by its own MODIFY; or erased since (a stale delivery)
+    survivor = customers.survivor_named([found.get(customers.redirect_key(cid))])
+    live = cid if survivor is None else customers.resolve(table, survivor)
+    recorded = {k: v for k, v in event.items() if k not in ("customer_id", "attributed_to")}
+    return {**recorded, "customer_id": live}, recorded
 
 
 def _envelope(message: Message) -> queue.Envelope:

@@ -4,14 +4,19 @@ attributed once whatever the redeliveries, races, merges, unmerges and erasures.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devstack.template import Resolver as StackResolver
 from loyalty import aws
 from loyalty.customers import ATTRIBUTED
+from loyalty.errors import Conflict, NotFound
 from loyalty.eventlog.store import EventLog, event_key, to_item
 from loyalty.identity.merge import MergeEngine
 from loyalty.identity.resolve import Resolver
@@ -295,3 +300,32 @@ def test_the_fan_out_sends_the_order_status_of_an_entry_as_of_a_modify(
         (t.rule.intent, t.customer_id, t.data) for t in by_modify
     ]
     assert [t.rule.intent for t in by_entry] == ["order_status"]
+
+
+_RUN = itertools.count()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.sampled_from(["deliver", "link", "unmerge"]), min_size=1, max_size=7))
+def test_any_order_of_deliveries_merges_and_unmerges_attributes_once(
+    stack: StackResolver, steps: list[str]
+) -> None:
+    # Given an order of a card and an older customer of an email (fresh values per example)
+    run = next(_RUN)
+    card, email = f"88{run:08d}", f"h{run}@x.es"
+    older = Resolver().resolve(event(("email", email), minutes=-10)).customer_id
+    assert older
+    sale = order(card, minutes=run % 50)
+    link = event(("email", email), ("loyalty_card", card), minutes=run % 50 + 1)
+    # When the order is delivered (again and again), the two are linked, and the merge is undone,
+    # in any order
+    for step in [*steps, "deliver"]:
+        if step == "deliver":
+            Resolver().resolve(sale)
+        elif step == "link":
+            Resolver().resolve(link)
+        else:
+            with contextlib.suppress(Conflict, NotFound):
+                MergeEngine().unmerge(IdentityStore().resolve(older))
+    # Then the order is attributed exactly once
+    assert len(attributions(sale.event_id)) == 1

@@ -4,14 +4,19 @@ attributed once whatever the redeliveries, races, merges, unmerges and erasures.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devstack.template import Resolver as StackResolver
 from loyalty import aws
 from loyalty.customers import ATTRIBUTED
+from loyalty.errors import Conflict, NotFound
 from loyalty.eventlog.store import EventLog, event_key, to_item
 from loyalty.identity.merge import MergeEngine
 from loyalty.identity.resolve import Resolver
@@ -20,6 +25,7 @@ from loyalty.identity.store import IdentityStore, timeline_key
 from loyalty.ingest.service import normalise_delivery
 from loyalty.models.events import ChannelEvent
 from loyalty.notify.catalogue import match
+from loyalty.settings import get_settings
 from loyalty.store.table import Table, deserialize, serialize
 from tests.conftest import drain
 from tests.support.identity import BASE, attributed_to, attributions, event, ident
@@ -50,6 +56,15 @@ def entries_of(event_id: str) -> list[dict[str, Any]]:
     pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=Table().name)
     items = [deserialize(i) for page in pages for i in page["Items"]]
     return [i for i in items if i.get("event_id") == event_id and i.get("stage") == ATTRIBUTED]
+
+
+def attributed_order(card: str) -> tuple[ChannelEvent, str]:
+    """A new customer's order, resolved (attributed), and the identity queue left empty."""
+    sale = order(card)
+    cid = Resolver().resolve(sale).customer_id
+    assert cid
+    drain(aws.client("sqs"), get_settings().identity_queue_url)
+    return sale, cid
 
 
 def queued(stack: StackResolver, sqs: Any) -> dict[str, list[dict[str, Any]]]:
@@ -88,11 +103,8 @@ def test_the_router_turns_the_entry_into_the_messages_the_modify_became(
     router: Any, stack: StackResolver, sqs: Any, lambda_context: LambdaContext
 ) -> None:
     # Given an order attributed by its timeline entry
-    sale = order("7700000002")
-    cid = Resolver().resolve(sale).customer_id
-    assert cid
+    sale, cid = attributed_order("7700000002")
     (entry,) = entries_of(sale.event_id)
-    drain(sqs, stack.refs["IdentityQueue"])
     # When the router gets the entry's INSERT
     assert router.handler(stream_event(stream_record(entry)), lambda_context) == {"batchItemFailures": []}
     by_entry = queued(stack, sqs)
@@ -247,18 +259,19 @@ def test_racing_redeliveries_across_an_unmerge_attribute_once(stack: StackResolv
     assert who in {survivor, absorbed}
 
 
-def test_a_stale_delivery_of_an_erased_customers_order_creates_nobody(stack: StackResolver) -> None:
+def test_a_stale_delivery_of_an_erased_customers_order_is_not_routed_again(
+    router: Any, stack: StackResolver, sqs: Any, lambda_context: LambdaContext
+) -> None:
     # Given an order attributed to a customer who is then erased (the event is anonymised)
-    sale = order("7700000011")
-    cid = Resolver().resolve(sale).customer_id
-    assert cid
+    sale, cid = attributed_order("7700000011")
     CustomerService().erase(cid)
-    # When the old message (with the identifiers) is redelivered
+    # When the old message (with the identifiers) is redelivered: a customer is created, as always
     again = Resolver().resolve(sale)
-    # Then nobody is created from it and it is not attributed again
-    assert again.customer_id is None
-    assert IdentityStore().owners([ident("loyalty_card", "7700000011")]) == {}
-    assert attributions(sale.event_id) == []
+    assert again.customer_id not in (None, cid)
+    # Then its entry is not routed: the erased person's order earns and counts nothing again
+    (entry,) = entries_of(sale.event_id)
+    assert router.handler(stream_event(stream_record(entry)), lambda_context) == {"batchItemFailures": []}
+    assert queued(stack, sqs) == {q: [] for q in ROUTED_QUEUES}
 
 
 def test_profile_events_are_still_attributed_by_their_modify(stack: StackResolver) -> None:
@@ -287,3 +300,32 @@ def test_the_fan_out_sends_the_order_status_of_an_entry_as_of_a_modify(
         (t.rule.intent, t.customer_id, t.data) for t in by_modify
     ]
     assert [t.rule.intent for t in by_entry] == ["order_status"]
+
+
+_RUN = itertools.count()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.sampled_from(["deliver", "link", "unmerge"]), min_size=1, max_size=7))
+def test_any_order_of_deliveries_merges_and_unmerges_attributes_once(
+    stack: StackResolver, steps: list[str]
+) -> None:
+    # Given an order of a card and an older customer of an email (fresh values per example)
+    run = next(_RUN)
+    card, email = f"88{run:08d}", f"h{run}@x.es"
+    older = Resolver().resolve(event(("email", email), minutes=-10)).customer_id
+    assert older
+    sale = order(card, minutes=run % 50)
+    link = event(("email", email), ("loyalty_card", card), minutes=run % 50 + 1)
+    # When the order is delivered (again and again), the two are linked, and the merge is undone,
+    # in any order
+    for step in [*steps, "deliver"]:
+        if step == "deliver":
+            Resolver().resolve(sale)
+        elif step == "link":
+            Resolver().resolve(link)
+        else:
+            with contextlib.suppress(Conflict, NotFound):
+                MergeEngine().unmerge(IdentityStore().resolve(older))
+    # Then the order is attributed exactly once
+    assert len(attributions(sale.event_id)) == 1

@@ -64,6 +64,27 @@ def test_a_replay_sends_what_the_stream_sent(
     assert report["messages"] == sum(map(len, routed.values()))
 
 
+def test_a_replay_routes_again_an_event_attributed_by_its_timeline_entry(
+    stack: Resolver, sqs: Any, lambda_context: LambdaContext
+) -> None:
+    # Given a sale attributed by identity through its timeline entry (issue 16, ``attr``)
+    from loyalty.identity.resolve import Resolver as IdentityResolver
+
+    sale = _sale(NOW - timedelta(hours=1))
+    assert EventLog().record(sale)
+    cid = IdentityResolver().resolve(sale).customer_id
+    assert cid
+    drain(sqs, stack.refs["IdentityQueue"])
+    # When it is replayed
+    report = run(["--stage", "local", "replay", "--event-ids", sale.event_id])["replay"]
+    # Then both stages are routed again: recorded (identity, stock) and attributed (points, analytics)
+    got = _messages(stack, sqs)
+    assert got["PointsQueue"] == [(sale.event_id, "attributed", cid)]
+    assert got["AnalyticsQueue"] == [(sale.event_id, "attributed", cid)]
+    assert [m[1] for m in got["IdentityQueue"]] == ["recorded"]
+    assert report["messages"] == sum(map(len, got.values()))
+
+
 def test_a_window_excludes_events_outside_it_and_ids_replay_exactly_those(stack: Resolver, sqs: Any) -> None:
     log = EventLog()
     before, inside, after = (_sale(NOW + timedelta(hours=h)) for h in (-30, 0, 30))

@@ -178,16 +178,6 @@ class EventLog:
             return False
         return True
 
-    def anonymised(self, event_id: str) -> bool:
-        """Whether an erasure anonymised the event (a stale delivery must not bring its person back)."""
-        item = self.table.get(*event_key(event_id))
-        return bool(item and item.get("anonymised"))
-
-    def items(self, event_ids: Iterable[str]) -> dict[str, Item]:
-        """The stored items of ``event_ids`` (one BatchGetItem per 100; expired ones absent)."""
-        found = self.table.batch_get([event_key(i) for i in event_ids])
-        return {str(item["event_id"]): item for item in found}
-
     def _entries(self, day: date, lo: str, hi: str) -> list[str]:
         """The day's entries with ``lo <= entry <= hi``, deduplicated, in time order."""
         found: set[str] = set()

@@ -11,9 +11,9 @@ Exactly once: a redelivery that resolves to the same customer finds its entry (p
 that resolves elsewhere can only do so after a merge, an unmerge or an erasure, so a customer with
 a merge history (``merges``, ``absorbed_ids``, ``split_from``) first looks for the event on the
 timelines of the customers it absorbed or was split from, then claims the event item
-(``EventLog.claim``, the per-event guard); and no new customer is created for an event without
-profile facts that an erasure anonymised. See docs/architecture.md, "Event log: attribution
-without rewriting the event".
+(``EventLog.claim``, the per-event guard); and the router does not route the entry of an event an
+erasure anonymised (a stale delivery of an erased person's event, which creates a customer as it
+always did). See docs/architecture.md, "Event log: attribution without rewriting the event".
 
 Every write is conditional; a lost race (an identifier taken meanwhile, a profile changed, a
 participant locked by a merge) restarts the resolution from a fresh read, so concurrent workers
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from loyalty.customers import ATTRIBUTED
 from loyalty.errors import Conflict, TransientError
 from loyalty.eventlog.store import EventLog
 from loyalty.identity import profile as rules
@@ -130,10 +131,7 @@ class Resolver:
             logger.info("blocklisted identifiers ignored", extra={"event_id": event.event_id})
         if not identifiers:
             return result
-        linked = self._link(event, identifiers, result)
-        if linked is None:
-            return result
-        customer = linked
+        customer = self._link(event, identifiers, result)
         if result.quarantined is None:  # a quarantined event's facts may be someone else's
             customer = self._apply_profile(event, customer)
         result.customer_id = customer["customer_id"]
@@ -151,15 +149,25 @@ class Resolver:
         entry = _timeline_entry(event)
         related = [*(customer.get("absorbed_ids") or []), *(customer.get("split_from") or [])]
         if related or customer.get("merges"):
-            if self.store.on_timeline_of(related, entry):
+            if self.store.entries_of(related, entry):
                 return False  # attributed before to a customer this one absorbed or was split from
             if not self.events.claim(event.event_id, cid):
                 return False  # attributed to another customer before a merge or an unmerge
         return self.store.add_timeline(cid, entry, attributes=True)
 
+    def attribution(self, event: ChannelEvent) -> Item | None:
+        """The timeline entry that attributed ``event`` (read only; None: not attributed by one).
+        Ops replays route it again, as the stream did (``loyalty.ops.recover``)."""
+        owners = set(self.store.owners(self.policy.usable(event.identifiers)).values())
+        family: set[str] = set()
+        for cid in {self.store.resolve(owner) for owner in owners}:
+            profile = self.store.profile(cid) or {}
+            family |= {cid, *(profile.get("absorbed_ids") or []), *(profile.get("split_from") or [])}
+        found = self.store.entries_of(sorted(family), _timeline_entry(event))
+        return next((e for e in found if e.get("stage") == ATTRIBUTED), None)
+
     # -- linking -------------------------------------------------------------------------------
-    def _link(self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution) -> Item | None:
-        """The customer of the event (None: nobody, the event was anonymised by an erasure)."""
+    def _link(self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution) -> Item:
         # the graph changed under us (Again), or a write lost its race: read it again
         return retry(
             lambda attempt: self._link_once(event, identifiers, result, attempt),
@@ -201,16 +209,9 @@ class Resolver:
 
     def _link_once(
         self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution, attempt: int
-    ) -> Item | None:
+    ) -> Item:
         live, unknown = self._live_customers(identifiers)
         if not live:
-            if not isinstance(event.payload, ProfilePayload) and self.events.anonymised(event.event_id):
-                # a stale delivery of an erased person's event must not create them again (a sign-in
-                # after an erasure, a profile event, does: see loyalty.selfservice.signin)
-                logger.info(
-                    "event anonymised by an erasure: not resolved", extra={"event_id": event.event_id}
-                )
-                return None
             return self._create(event, identifiers, result, attempt)
         if len(live) == 1:
             (customer,) = live.values()

@@ -238,12 +238,12 @@ class IdentityStore:
             {**entry, **stage, "pk": pk, "sk": sk, "entity": TIMELINE_ENTITY, "customer_id": customer_id}
         )
 
-    def on_timeline_of(self, customer_ids: Sequence[str], entry: Item) -> bool:
-        """Whether the event of ``entry`` has a timeline entry under any of ``customer_ids``."""
+    def entries_of(self, customer_ids: Sequence[str], entry: Item) -> list[Item]:
+        """The timeline entries of the event of ``entry`` under any of ``customer_ids``."""
         if not customer_ids:
-            return False
+            return []
         at, event_id = entry["occurred_at"], entry["event_id"]
-        return bool(self.table.batch_get([timeline_key(c, at, event_id) for c in customer_ids]))
+        return self.table.batch_get([timeline_key(c, at, event_id) for c in customer_ids])
 
     # -- merges and unmerges: the transactions of loyalty.identity.merge -----------------------
     def lock_merge(

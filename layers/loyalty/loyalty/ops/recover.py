@@ -3,7 +3,7 @@
 Both are safe to repeat: every consumer applies a message once per event id (or message id).
 The router is the SAME code the stream consumer runs (``loyalty.routing.service.route_record``),
 fed the images the stream would have carried: the event as first recorded and, when identity
-resolution attributed it, the attribution.
+resolution attributed it, the attribution (the event's MODIFY, or its timeline entry's INSERT).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loyalty import aws
-from loyalty.eventlog.store import EventLog
+from loyalty.eventlog.store import EventLog, from_item
+from loyalty.identity.resolve import Resolver
 from loyalty.routing.service import route_record
 from loyalty.store.table import Item
 
@@ -57,7 +58,12 @@ def replay(event_ids: Iterable[str], log: EventLog | None = None) -> ReplayRepor
         if item is None:
             report.missing.append(event_id)
             continue
-        for new, old in stream_images(item):
+        images = stream_images(item)
+        # issue 16 (``attr``): an event attributed by its timeline entry's INSERT
+        entry = None if item.get("customer_id") else Resolver().attribution(from_item(item))
+        if entry is not None:
+            images.append((entry, None))
+        for new, old in images:
             for queue in route_record(new, old):
                 report.per_queue[queue] = report.per_queue.get(queue, 0) + 1
                 report.messages += 1

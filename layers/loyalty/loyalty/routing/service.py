@@ -93,7 +93,8 @@ def _attributions(changes: Sequence[tuple[Image, Image]]) -> dict[int, Attributi
     event item's attribution MODIFY (``plan`` routes them exactly as it routed that MODIFY): the
     events and their customers' REDIRECTs read in one consistent BatchGetItem for the batch, and
     the customer is the live one (an absorbed customer's survivor when the entry is routed).
-    None: nothing to route (the event was attributed by its own MODIFY); a string: why the
+    None: nothing to route (the event was attributed by its own MODIFY, or an erasure anonymised
+    it: the entry comes from a stale delivery of an erased person's event); a string: why the
     record cannot be routed now (it is retried)."""
     entries = {
         i: (str(new.get("event_id") or ""), str(new.get("customer_id") or ""))
@@ -103,23 +104,25 @@ def _attributions(changes: Sequence[tuple[Image, Image]]) -> dict[int, Attributi
     if not entries:
         return {}
     table = Table()
-    keys = [event_key(e) for e, c in entries.values() if e and c]
-    keys += [customers.redirect_key(c) for e, c in entries.values() if e and c]
+    named = [(e, c) for e, c in entries.values() if e and c]
+    keys = [event_key(e) for e, _ in named] + [customers.redirect_key(c) for _, c in named]
     found = {(str(i["pk"]), str(i["sk"])): i for i in table.batch_get(keys)}
-    out: dict[int, Attribution | str] = {}
-    for index, (event_id, cid) in entries.items():
-        event = found.get(event_key(event_id)) if event_id and cid else None
-        if event is None:
-            out[index] = f"unroutable: event {event_id!r} of the timeline entry is not in the log"
-            continue
-        if event.get("customer_id"):
-            out[index] = None
-            continue
-        survivor = customers.survivor_named([found.get(customers.redirect_key(cid))])
-        live = cid if survivor is None else customers.resolve(table, survivor)
-        recorded = {k: v for k, v in event.items() if k not in ("customer_id", "attributed_to")}
-        out[index] = ({**recorded, "customer_id": live}, recorded)
-    return out
+    return {i: _attribution(event_id, cid, found, table) for i, (event_id, cid) in entries.items()}
+
+
+def _attribution(
+    event_id: str, cid: str, found: Mapping[tuple[str, str], Item], table: Table
+) -> Attribution | str:
+    """One entry's MODIFY images (see ``_attributions``), from what the batch read."""
+    event = found.get(event_key(event_id)) if event_id and cid else None
+    if event is None:
+        return f"unroutable: event {event_id!r} of the timeline entry is not in the log"
+    if event.get("customer_id") or event.get("anonymised"):
+        return None  # attributed by its own MODIFY; or erased since (a stale delivery)
+    survivor = customers.survivor_named([found.get(customers.redirect_key(cid))])
+    live = cid if survivor is None else customers.resolve(table, survivor)
+    recorded = {k: v for k, v in event.items() if k not in ("customer_id", "attributed_to")}
+    return {**recorded, "customer_id": live}, recorded
 
 
 def _envelope(message: Message) -> queue.Envelope:

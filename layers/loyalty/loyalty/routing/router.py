@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from loyalty.eventlog.store import ENTITY
 from loyalty.models.events import ChannelEvent, EventType
@@ -40,6 +40,8 @@ POINTS_TYPES = frozenset({EventType.ORDER_COMPLETED, EventType.ORDER_REFUNDED, E
 class RoutedEvent(BaseModel):
     """What a concern's queue carries: the canonical event and, once known, its customer."""
 
+    model_config = ConfigDict(defer_build=True)
+
     stage: Stage
     customer_id: str | None = None
     event: ChannelEvent
@@ -54,6 +56,8 @@ BUNDLE_SIZE = 10
 class RoutedBundle(BaseModel):
     """Several routed events of one stream batch in one message, for a concern that applies each
     one idempotently (points, analytics): fewer messages, so fewer sends and polls."""
+
+    model_config = ConfigDict(defer_build=True)
 
     events: list[RoutedEvent]
 

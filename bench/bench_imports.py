@@ -230,18 +230,12 @@ def first_event(uri: str) -> Any:
     return event
 
 
-def main(quick: bool = True) -> dict[str, Any]:
-    runs = 1 if quick else 7
-    template = load()
-    functions = resources_of(template, "AWS::Serverless::Function")
-    by_code: dict[str, str] = {}  # code dir -> the (first) function that runs it, for its environment
-    for logical, fn in sorted(functions.items()):
-        by_code.setdefault(str(fn["Properties"]["CodeUri"]), logical)
+def _measure(
+    runs: int, functions: dict[str, Any], by_code: dict[str, str]
+) -> tuple[list[Sample], list[Sample], dict[str, list[Sample]]]:
+    """Floor, baseline and function samples, a floor sample next to each function's."""
     code = sorted(by_code)
-    missing = sorted(set(code) - set(FIRST_EVENTS))
-    assert not missing, f"no first event for {missing}"
     floor_dir, baseline_dir = ROOT / "bench" / "hello_floor", ROOT / "bench" / "hello_powertools"
-    started = time.perf_counter()
     for path in (ROOT / "layers" / "loyalty", floor_dir, baseline_dir, *(ROOT / uri for uri in code)):
         compileall.compile_dir(path, quiet=1)  # a deployed package ships its bytecode
     floors: list[Sample] = []
@@ -253,10 +247,37 @@ def main(quick: bool = True) -> dict[str, Any]:
             events = {uri: first_event(uri) for uri in code}
             if k == 0:  # warm the OS's file cache for the site-packages both sides import
                 sample(floor_dir, envs["floor"], {})
-            for uri in code:  # side by side: a floor sample next to each function's
+            for uri in code:
                 floors.append(sample(floor_dir, envs["floor"], {}))
                 samples[uri].append(sample(ROOT / uri, envs[by_code[uri]], events[uri]))
             baselines.append(sample(baseline_dir, envs["floor"], {}))
+    return floors, baselines, samples
+
+
+def _ratios(floors: list[Sample], samples: dict[str, list[Sample]]) -> dict[str, dict[str, float]]:
+    """Per code dir: the median of each sample over the floor's sample taken just before it."""
+    code = sorted(samples)
+    out = {}
+    for j, uri in enumerate(code):
+        pairs = [(s, floors[k * len(code) + j]) for k, s in enumerate(samples[uri])]
+        out[uri] = {
+            "x_floor": round(statistics.median(s.cpu / f.cpu for s, f in pairs), 2),
+            "x_floor_first_use": round(statistics.median(s.cold / f.cold for s, f in pairs), 2),
+            "x_floor_wall": round(statistics.median(s.wall / f.wall for s, f in pairs), 2),
+        }
+    return out
+
+
+def main(quick: bool = True) -> dict[str, Any]:
+    runs = 1 if quick else 7
+    functions = resources_of(load(), "AWS::Serverless::Function")
+    by_code: dict[str, str] = {}  # code dir -> the (first) function that runs it, for its environment
+    for logical, fn in sorted(functions.items()):
+        by_code.setdefault(str(fn["Properties"]["CodeUri"]), logical)
+    missing = sorted(set(by_code) - set(FIRST_EVENTS))
+    assert not missing, f"no first event for {missing}"
+    started = time.perf_counter()
+    floors, baselines, samples = _measure(runs, functions, by_code)
     floor = summary(floors)
     out: dict[str, Any] = {
         "floor_boto3_logger": floor,
@@ -265,23 +286,15 @@ def main(quick: bool = True) -> dict[str, Any]:
         "baseline_powertools_hello": summary(baselines),
         "budget_x_floor": BUDGET,
         "samples_per_function": runs,
-        "first_events": {by_code[uri]: FIRST_EVENTS[uri] for uri in code},
+        "first_events": {logical: FIRST_EVENTS[uri] for uri, logical in sorted(by_code.items())},
         "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
         "cpus": os.cpu_count(),
         "functions": {},
     }
-    pairs: dict[str, list[tuple[float, float, float]]] = {uri: [] for uri in code}
-    for k in range(runs):  # each sample over the floor's sample taken just before it
-        for j, uri in enumerate(code):
-            f, s = floors[k * len(code) + j], samples[uri][k]
-            pairs[uri].append((s.cpu / f.cpu, s.wall / f.wall, s.cold / f.cold))
-    figures = {uri: summary(s) for uri, s in samples.items()}
+    ratios = _ratios(floors, samples)
     for logical, fn in sorted(functions.items()):
         uri = str(fn["Properties"]["CodeUri"])
-        row = dict(figures[uri])
-        row["x_floor"] = round(statistics.median(c for c, _, _ in pairs[uri]), 2)
-        row["x_floor_first_use"] = round(statistics.median(c for _, _, c in pairs[uri]), 2)
-        row["x_floor_wall"] = round(statistics.median(w for _, w, _ in pairs[uri]), 2)
+        row = {**summary(samples[uri]), **ratios[uri]}
         row["x_floor_median_cpu"] = round(row["cpu_ms"] / floor["cpu_ms"], 2)
         out["functions"][logical] = row
     out["over_budget"] = sorted(k for k, v in out["functions"].items() if v["x_floor"] > BUDGET)

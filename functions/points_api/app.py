@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.errors import InvalidInput
 from loyalty.http import api, idempotency_key
@@ -22,6 +22,7 @@ app = api("Loyalty points API", "/openapi/points.json")
 
 
 class RedemptionRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     points: int = Field(ge=1, le=1_000_000)
     channel: Channel | None = None
     note: str | None = Field(default=None, max_length=256)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.errors import InvalidInput
 from loyalty.http import api, idempotency_key, principal
@@ -30,6 +30,7 @@ Id = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 class SkuConfig(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     low_stock_threshold: int | None = Field(default=None, ge=0, le=100_000)
     shards: int | None = Field(default=None, ge=1, le=MAX_SHARDS)
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.http import api, principal
 from loyalty.notify.template_store import TemplateStore, preview
@@ -26,6 +26,7 @@ Name = Annotated[str, Path(pattern=r"^[a-z_]{2,40}$")]
 
 
 class PreviewRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     intent: str = Field(pattern=r"^[a-z_]{2,40}$")
     channel: str = Field(pattern=r"^[a-z]{2,10}$")
     language: str = Field(pattern=r"^[a-z]{2}$")
@@ -33,6 +34,7 @@ class PreviewRequest(BaseModel):
 
 
 class PublishRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     content: dict[str, Any]
 
 

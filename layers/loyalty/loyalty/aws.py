@@ -6,7 +6,7 @@ AWS when deployed and to the local moto server in the devstack, with no branch i
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from typing import Any
 
 import boto3
@@ -17,14 +17,25 @@ _CONFIG = Config(
     connect_timeout=2,
     read_timeout=5,
 )
+_clients: dict[str, Any] = {}
+# one creation per service even when a request's first calls run in parallel (a thread pool):
+# each creation costs about a third of a cold start's CPU, and threads racing past an empty
+# cache would each build their own
+_creating = threading.Lock()
 
 
-@cache
 def client(service: str) -> Any:
     """A shared client for ``service`` (dynamodb, sqs, secretsmanager, ...)."""
-    return boto3.session.Session().client(service, config=_CONFIG)
+    found = _clients.get(service)
+    if found is None:
+        with _creating:
+            found = _clients.get(service)
+            if found is None:
+                found = _clients[service] = boto3.session.Session().client(service, config=_CONFIG)
+    return found
 
 
 def reset() -> None:
     """Forget cached clients (tests switch endpoints and credentials between cases)."""
-    client.cache_clear()
+    with _creating:
+        _clients.clear()

@@ -39,7 +39,7 @@ Blankable = Annotated[str, Field(default="")]
 class Settings(BaseModel):
     """What a function needs to know about its deployment; names match template.yaml's env vars."""
 
-    model_config = ConfigDict(frozen=True, alias_generator=str.upper)
+    model_config = ConfigDict(defer_build=True, frozen=True, alias_generator=str.upper)
 
     table_name: Resource
     ingest_queue_url: Resource

@@ -35,7 +35,7 @@ class Role(StrEnum):
 class Principal(BaseModel):
     """One verified caller. ``subject`` is the Cognito ``sub`` or the IAM user/role ARN."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     pool: Pool
     subject: str

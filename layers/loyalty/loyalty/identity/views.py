@@ -11,12 +11,14 @@ ConsentChannel = Literal["email", "sms", "push", "whatsapp"]
 
 
 class ConsentView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     granted: bool
     source: str
     at: str
 
 
 class IdentifierView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     type: str
     value: str
     channel: str = Field(description="the channel the identifier was first seen in")
@@ -24,6 +26,7 @@ class IdentifierView(BaseModel):
 
 
 class PointsView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     available: int = 0
     pending: int = 0
     debt: int = 0
@@ -33,6 +36,8 @@ class PointsView(BaseModel):
 
 class TimelineEntry(BaseModel):
     """One interaction: a channel event (``entity=timeline``) or another capability's entry."""
+
+    model_config = ConfigDict(defer_build=True)
 
     entity: str = Field(description="timeline (a channel event), notification_log (a message sent)...")
     event_id: str | None = None
@@ -45,6 +50,8 @@ class TimelineEntry(BaseModel):
 
 class ProfileFields(BaseModel):
     """The golden profile's fields, as every view shows them."""
+
+    model_config = ConfigDict(defer_build=True)
 
     first_name: str | None = None
     last_name: str | None = None
@@ -64,6 +71,8 @@ class ProfileView(ProfileFields):
 class CustomerView(BaseModel):
     """The customer 360: profile, identifiers with channels, consents, points, last interactions."""
 
+    model_config = ConfigDict(defer_build=True)
+
     customer_id: str
     requested_id: str = Field(description="the id asked for; differs when it was merged into this one")
     status: str
@@ -78,6 +87,7 @@ class CustomerView(BaseModel):
 
 
 class TimelinePage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     customer_id: str
     entries: list[TimelineEntry]
     next_before: str | None = Field(default=None, description="pass as ?before= for the next page")
@@ -86,7 +96,7 @@ class TimelinePage(BaseModel):
 class CustomerPatch(BaseModel):
     """Staff edits: verified, stamped now, source ``staff``; consents per channel."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     first_name: str | None = Field(default=None, min_length=1, max_length=100)
     last_name: str | None = Field(default=None, min_length=1, max_length=100)
@@ -110,13 +120,14 @@ class CustomerPatch(BaseModel):
 
 
 class ReviewDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     decision: Literal["approve", "reject"]
     note: str | None = Field(default=None, max_length=500)
 
 
 class MergeReviewView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     review_id: str
     status: str
     customer_ids: list[str]
@@ -132,23 +143,26 @@ class MergeReviewView(BaseModel):
 
 
 class ReviewPage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     reviews: list[MergeReviewView]
     next_cursor: str | None = None
 
 
 class UnmergeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     merge_id: str | None = Field(default=None, description="defaults to the customer's latest merge")
 
 
 class UnmergeResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     merge_id: str
     survivor_id: str
     restored_ids: list[str]
 
 
 class ErasureResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     customer_id: str
     erased_ids: list[str]
     erased_at: str

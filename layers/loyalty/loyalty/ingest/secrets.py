@@ -30,7 +30,7 @@ from loyalty.settings import get_settings
 class ProviderSecrets(BaseModel):
     """What one provider's connector needs to verify (and route) its deliveries."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     secrets: list[str] = Field(default_factory=list)
     verify_token: str | None = None

@@ -44,12 +44,13 @@ class EventType(StrEnum):
 
 
 class Money(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
     amount: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
 
 class OrderLine(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     line_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=10_000)
@@ -62,6 +63,7 @@ class OrderLine(BaseModel):
 
 
 class OrderPayload(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     kind: Literal["order"] = "order"
     order_id: str = Field(min_length=1, max_length=128)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
@@ -74,6 +76,7 @@ class OrderPayload(BaseModel):
 
 
 class RefundLine(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     line_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=10_000)
@@ -81,6 +84,7 @@ class RefundLine(BaseModel):
 
 
 class RefundPayload(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     kind: Literal["refund"] = "refund"
     order_id: str = Field(min_length=1, max_length=128)
     refund_id: str = Field(min_length=1, max_length=128)
@@ -91,6 +95,7 @@ class RefundPayload(BaseModel):
 
 
 class CancelPayload(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     kind: Literal["cancel"] = "cancel"
     order_id: str = Field(min_length=1, max_length=128)
     reason: str | None = Field(default=None, max_length=256)
@@ -98,6 +103,8 @@ class CancelPayload(BaseModel):
 
 class Consent(BaseModel):
     """Permission to contact the customer on one channel (an opt-out anywhere wins)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     channel: Literal["email", "sms", "push", "whatsapp"]
     granted: bool
@@ -109,6 +116,7 @@ class Consent(BaseModel):
 
 
 class ProfilePayload(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     kind: Literal["profile"] = "profile"
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
@@ -121,6 +129,7 @@ class ProfilePayload(BaseModel):
 
 
 class EngagementPayload(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     kind: Literal["engagement"] = "engagement"
     sku: str | None = Field(default=None, max_length=64)
     url: str | None = Field(default=None, max_length=2048)
@@ -130,6 +139,7 @@ class EngagementPayload(BaseModel):
 
 
 class MessagePayload(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     kind: Literal["message"] = "message"
     conversation_id: str = Field(min_length=1, max_length=128)
     text: str = Field(default="", max_length=4096)
@@ -137,6 +147,7 @@ class MessagePayload(BaseModel):
 
 
 class StockPayload(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     kind: Literal["stock"] = "stock"
     location_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(min_length=1, max_length=64)
@@ -152,6 +163,8 @@ class DeliveryPayload(BaseModel):
     undeliverable until a later statement says otherwise. A transient failure (deferred, mailbox
     full) is recorded but changes nothing. Complaints are not bounces: they are ``consent.changed``.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     kind: Literal["delivery"] = "delivery"
     channel: Literal["email", "sms", "push", "whatsapp"]
@@ -183,7 +196,7 @@ def event_id_for(channel: Channel | str, source_event_id: str, suffix: str = "")
 class ChannelEvent(BaseModel):
     """One business fact from one channel, in one shape for every consumer."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     event_id: str = Field(min_length=1, max_length=64)
     channel: Channel

@@ -140,7 +140,7 @@ def normalize(kind: IdentifierType, value: str) -> str:
 class Identifier(BaseModel):
     """A typed identifier; the value is normalised on construction."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     type: IdentifierType
     value: str

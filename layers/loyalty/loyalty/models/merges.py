@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 MERGE_ENTITY = "merge"
 
 
 class CustomerMerged(BaseModel):
     """``absorbed_ids`` now resolve to ``survivor_id`` (kind=merge), or were split back out (unmerge)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     kind: Literal["merge", "unmerge"]
     merge_id: str = Field(min_length=1, description="id of the merge (an unmerge names the merge it undoes)")

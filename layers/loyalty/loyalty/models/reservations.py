@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 RESERVATION_ENTITY = "reservation"
 ACTIVE_STATUSES = frozenset({"held", "ready"})
@@ -18,6 +18,8 @@ LAPSED_KIND = "reservation.lapsed"
 
 class ReservationLapsed(BaseModel):
     """The last image of a reservation removed by TTL while active (its units must be released)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     kind: Literal["reservation.lapsed"] = "reservation.lapsed"
     reservation_id: str = Field(min_length=1)

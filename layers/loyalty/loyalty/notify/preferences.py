@@ -49,7 +49,7 @@ MAX_MARKETING_WEEKLY = 50
 class QuietHours(BaseModel):
     """A local window (``start`` inclusive, ``end`` exclusive; may cross midnight) with no messages."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     start: HHMM
     end: HHMM
@@ -68,7 +68,7 @@ def _zone_name(value: str | None) -> str | None:
 class DeliveryChange(BaseModel):
     """When and how often a customer wants messages: each field omitted is left as it is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     quiet_hours: QuietHours | None = Field(default=None, description="null: the stage's quiet hours")
     frequency: Literal["as_it_happens", "daily_digest", "weekly"] | None = None

@@ -40,7 +40,7 @@ ORDER_LEVEL = frozenset({RuleKind.FIXED_BONUS, RuleKind.FIRST_CHANNEL_PURCHASE, 
 class AccrualRule(BaseModel):
     """One accrual rule (validated per kind); stored as ``PTSRULE`` / ``RULE#<rule_id>``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     rule_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     kind: RuleKind

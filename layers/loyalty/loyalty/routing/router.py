@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from loyalty.eventlog.store import ENTITY
 from loyalty.models.events import ChannelEvent, EventType
@@ -43,6 +43,8 @@ POINTS_TYPES = frozenset({EventType.ORDER_COMPLETED, EventType.ORDER_REFUNDED, E
 class RoutedEvent(BaseModel):
     """What a concern's queue carries: the canonical event and, once known, its customer."""
 
+    model_config = ConfigDict(defer_build=True)
+
     stage: Stage
     customer_id: str | None = None
     event: ChannelEvent
@@ -57,6 +59,8 @@ BUNDLE_SIZE = 10
 class RoutedBundle(BaseModel):
     """Several routed events of one stream batch in one message, for a concern that applies each
     one idempotently (points, analytics): fewer messages, so fewer sends and polls."""
+
+    model_config = ConfigDict(defer_build=True)
 
     events: list[RoutedEvent]
 

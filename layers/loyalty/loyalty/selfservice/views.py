@@ -25,7 +25,7 @@ class PreferencesPatch(DeliveryChange):
 
 
 class MeRedemptionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     points: int = Field(ge=1, le=1_000_000)
     channel: SelfServiceChannel | None = None
@@ -33,7 +33,7 @@ class MeRedemptionRequest(BaseModel):
 
 
 class MeReservationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     sku: str = Field(pattern=ID_PATTERN)
     quantity: int = Field(ge=1, le=100)
@@ -45,17 +45,21 @@ class MeProfile(ProfileFields):
 
 
 class MeConsent(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     granted: bool
     at: str
 
 
 class MeIdentifier(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     type: str
     value: str
 
 
 class MeMessages(BaseModel):
     """When and how often the customer gets messages (the time zone is the profile's)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     quiet_hours: QuietHours | None = None
     frequency: str = "as_it_happens"
@@ -71,6 +75,8 @@ class MeMessages(BaseModel):
 
 class MeView(BaseModel):
     """A customer's own profile: no provenance, no merge history, nobody else's data."""
+
+    model_config = ConfigDict(defer_build=True)
 
     customer_id: str
     created_at: str

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.auth.policy import require_store
 from loyalty.auth.principal import Principal
@@ -87,6 +87,7 @@ def _skus_of(message: StockMessage) -> list[str]:
 
 
 class ReservationRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     customer_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(pattern=ID_PATTERN)
     quantity: int = Field(ge=1, le=100)
@@ -94,6 +95,7 @@ class ReservationRequest(BaseModel):
 
 
 class StockAlertRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     sku: str = Field(pattern=ID_PATTERN)
     location_id: str = Field(default=ONLINE, pattern=ID_PATTERN, description="a store, or ONLINE")
 

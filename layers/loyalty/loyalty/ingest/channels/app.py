@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from loyalty.models.events import (
     Channel,
@@ -20,11 +20,13 @@ from loyalty.models.identifiers import Identifier, IdentifierType
 
 
 class Device(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str = Field(min_length=1)
     platform: Literal["ios", "android", "web"]
 
 
 class AppUser(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     email: str | None = None
     phone: str | None = None
     loyalty_card: str | None = None
@@ -36,12 +38,14 @@ class AppUser(BaseModel):
 
 
 class Properties(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     sku: str | None = None
     screen: str | None = None
     store_id: str | None = None
 
 
 class AppEvent(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     event_id: str = Field(min_length=1)
     event: Literal["sign_up", "login", "product_view", "wishlist_add"]
     timestamp: AwareDatetime

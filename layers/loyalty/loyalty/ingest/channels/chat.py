@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from loyalty.models.events import (
     Channel,
@@ -23,22 +23,26 @@ from loyalty.models.identifiers import Identifier, IdentifierType
 
 
 class Sender(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     phone: str | None = None
     handle: str | None = None
     name: str | None = None
 
 
 class Text(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     body: str = Field(max_length=4096)
 
 
 class ChatItem(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     sku: str
     quantity: int = Field(ge=1)
     item_price: Decimal = Field(ge=0)
 
 
 class ChatOrder(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     order_id: str = Field(min_length=1)
     status: Literal["placed", "paid"]
     currency: str
@@ -50,6 +54,7 @@ class ChatOrder(BaseModel):
 
 
 class ChatDelivery(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     message_id: str = Field(min_length=1)
     platform: Literal["whatsapp", "instagram", "facebook"]
     conversation_id: str = Field(min_length=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from loyalty.models.events import (
     Channel,
@@ -20,6 +20,7 @@ from loyalty.models.identifiers import Identifier, IdentifierType
 
 
 class EspEvent(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     sg_event_id: str = Field(min_length=1)
     event: Literal["subscribe", "open", "click", "unsubscribe"]
     email: str

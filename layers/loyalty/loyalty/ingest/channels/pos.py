@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from loyalty.models.events import (
     Channel,
@@ -22,6 +22,7 @@ from loyalty.models.identifiers import Identifier, IdentifierType
 
 
 class TicketLine(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     line_no: int = Field(ge=1)
     sku: str
     qty: int = Field(ge=1)
@@ -31,10 +32,12 @@ class TicketLine(BaseModel):
 
 
 class Payment(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     method: Literal["card", "cash", "voucher", "mobile", "gift_card", "mixed"]
 
 
 class Ticket(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     ticket_id: str = Field(min_length=1)
     type: Literal["sale", "return"]
     store_id: str = Field(min_length=1)

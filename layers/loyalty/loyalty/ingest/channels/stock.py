@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from loyalty.models.events import Channel, ChannelEvent, EventType, StockPayload, event_id_for
 
@@ -20,11 +20,13 @@ CODE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 
 class StockLine(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     sku: str = Field(pattern=CODE)
     quantity: int = Field(ge=-1_000_000, le=1_000_000)
 
 
 class StockMessage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     message_id: str = Field(min_length=1, max_length=128)
     type: Literal["count", "receipt", "adjustment"]
     location_id: str = Field(pattern=CODE)

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from loyalty.models.events import (
     CancelPayload,
@@ -29,6 +29,7 @@ from loyalty.models.identifiers import Identifier, IdentifierType
 
 
 class ShopCustomer(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str | None = None
     email: str | None = None
     phone: str | None = None
@@ -40,6 +41,7 @@ class ShopCustomer(BaseModel):
 
 
 class LineItem(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str
     sku: str
     quantity: int
@@ -48,11 +50,13 @@ class LineItem(BaseModel):
 
 
 class Fulfilment(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     method: Literal["ship", "collect"] = "ship"
     location_id: str = "WEB-FULFILMENT"
 
 
 class ShopOrder(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     order_id: str
     customer: ShopCustomer = Field(default_factory=ShopCustomer)
     currency: str
@@ -64,6 +68,7 @@ class ShopOrder(BaseModel):
 
 
 class RefundLineItem(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     line_item_id: str
     sku: str
     quantity: int
@@ -71,6 +76,7 @@ class RefundLineItem(BaseModel):
 
 
 class ShopRefund(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     order_id: str
     refund_id: str
     customer: ShopCustomer = Field(default_factory=ShopCustomer)
@@ -81,6 +87,7 @@ class ShopRefund(BaseModel):
 
 
 class OrderWebhook(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str = Field(min_length=1)
     topic: Literal["orders/create", "orders/paid", "orders/cancelled"]
     created_at: AwareDatetime
@@ -88,6 +95,7 @@ class OrderWebhook(BaseModel):
 
 
 class RefundWebhook(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str = Field(min_length=1)
     topic: Literal["orders/refunded"]
     created_at: AwareDatetime
@@ -95,6 +103,7 @@ class RefundWebhook(BaseModel):
 
 
 class CustomerWebhook(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str = Field(min_length=1)
     topic: Literal["customers/create", "customers/update"]
     created_at: AwareDatetime
@@ -102,6 +111,7 @@ class CustomerWebhook(BaseModel):
 
 
 class WebDelivery(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     delivery: Annotated[OrderWebhook | RefundWebhook | CustomerWebhook, Field(discriminator="topic")]
 
 

@@ -91,7 +91,7 @@ def verify(delivery: Delivery, now: float, tolerance_s: int) -> None:
 
 
 class SendGridEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     event: str = Field(min_length=1, max_length=64)
     email: str = Field(min_length=3, max_length=320)

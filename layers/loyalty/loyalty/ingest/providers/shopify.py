@@ -59,7 +59,7 @@ TOPICS = (
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
 
 class Money(_Model):

@@ -49,7 +49,7 @@ ONLINE_LOCATION = "WEB-FULFILMENT"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
 
 class Profile(_Model):

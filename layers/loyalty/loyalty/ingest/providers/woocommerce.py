@@ -49,7 +49,7 @@ PAID = frozenset({"processing", "completed"})
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
 
 class Contact(_Model):

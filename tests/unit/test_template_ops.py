@@ -130,3 +130,17 @@ def test_the_dashboard_shows_the_business_metrics_the_code_emits() -> None:
         assert metric in body
     for service in ("fanout-notifications", "send-email", "send-sms", "send-push", "send-whatsapp"):
         assert service in body
+
+
+def test_every_event_source_filter_fits_lambdas_default_quota() -> None:
+    """Lambda takes at most 5 filters per event source mapping unless the account's quota is raised:
+    a sixth would deploy nowhere but here."""
+    template = load()
+    sizes = {
+        (logical, name): len(event["Properties"]["FilterCriteria"]["Filters"])
+        for logical in resources_of(template, "AWS::Serverless::Function")
+        for name, event in template["Resources"][logical]["Properties"].get("Events", {}).items()
+        if "FilterCriteria" in event.get("Properties", {})
+    }
+    assert sizes, "no filtered event source found"
+    assert {key: n for key, n in sizes.items() if n > 5} == {}

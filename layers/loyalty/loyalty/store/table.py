@@ -274,13 +274,17 @@ class Table:
             if start is None:
                 return
 
-    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
-        """Get up to any number of items by key (chunks of 100, unprocessed keys retried)."""
+    def batch_get(self, keys: Sequence[tuple[str, str]], *, consistent: bool = True) -> list[Item]:
+        """Get up to any number of items by key (chunks of 100, unprocessed keys retried).
+
+        ``consistent=False`` reads at half the units; only where a conditional write or a later
+        consistent read guards the outcome against a stale item.
+        """
         out: list[Item] = []
         pending = [serialize({"pk": pk, "sk": sk}) for pk, sk in dict.fromkeys(keys)]
         while pending:
             chunk, pending = pending[:100], pending[100:]
-            request: dict[str, Any] = {self.name: {"Keys": chunk, "ConsistentRead": True}}
+            request: dict[str, Any] = {self.name: {"Keys": chunk, "ConsistentRead": consistent}}
             for _ in range(5):
                 resp = self._call("batch_get_item", RequestItems=request)
                 out.extend(deserialize(i) for i in resp.get("Responses", {}).get(self.name, []))

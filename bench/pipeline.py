@@ -115,15 +115,15 @@ def _chat_envelope(seq: int, p: Person, when: str) -> dict[str, Any]:
 class Workload:
     """Generates the mix's documents; remembers sales so that returns refer to one."""
 
-    def __init__(self, seed: int, customers: int) -> None:
+    def __init__(self, seed: int, customers: int, *, day: datetime = DAY, first_seq: int = 0) -> None:
         self.rng = random.Random(seed)
         self.people = [Person(i) for i in range(customers)]
         self.sales: list[tuple[Person, str, str]] = []
-        self.seq = 0
+        self.day, self.seq = day, first_seq
 
     def at(self) -> str:
         self.seq += 1
-        return (DAY + timedelta(seconds=self.seq)).isoformat()
+        return (self.day + timedelta(seconds=self.seq % 86_400)).isoformat()
 
     def enrolled(self, share: float) -> list[Person]:
         """The members: ``share`` of the population, drawn apart from the day's draws."""
@@ -404,8 +404,14 @@ def run(
     kinds: dict[str, int] | None = None,
     pump_every: int = 50,
     enrolled: float = ENROLLED,
+    orders_before: int = 0,
 ) -> tuple[Meter, dict[str, Any]]:
-    """Set up (stock, members, spenders; not metered), then meter ``events`` events of the mix."""
+    """Set up (stock, members, spenders, ``orders_before``; not metered), then meter ``events``.
+
+    ``orders_before``: orders the same population placed the day before (the mix's order kinds,
+    through the whole pipeline, not metered), so that the metered day is not the programme's
+    first: a member's first order in a channel wins a bonus and needs the balance's transaction.
+    """
     from bench.common import emulated
     from tests.support.lambdas import http_api_event
 
@@ -430,6 +436,7 @@ def run(
             for p in members:
                 pipe.webhook("app", work.sign_up(p))
             pipe.pump()
+            _orders_before(pipe, work, mix, orders_before, seed)
             meter.reset()
             lines_by_sku: dict[str, int] = {}
             weights = list(mix.values())
@@ -488,11 +495,26 @@ def run(
     return meter, {
         "events": events,
         "order_events": orders,
+        "orders_before_the_day": orders_before,
         "members_before_the_day": len(members),
         "population": len(work.people),
         "mix": counts,
         "order_lines_by_sku": lines_by_sku,
     }
+
+
+def _orders_before(pipe: Pipeline, work: Workload, mix: dict[str, int], orders: int, seed: int) -> None:
+    """``orders`` of the mix's order kinds by the same people the day before (set-up)."""
+    kinds = {k: w for k, w in mix.items() if k in ORDER_KINDS}
+    if not orders or not kinds:
+        return
+    before = Workload(seed + 1, len(work.people), day=DAY - timedelta(days=1), first_seq=1_000_000)
+    for i in range(orders):
+        (kind,) = before.rng.choices(list(kinds), weights=list(kinds.values()))
+        pipe.webhook(*before.webhook(kind))
+        if (i + 1) % 50 == 0:
+            pipe.pump()
+    pipe.pump()
 
 
 def _stock_everything(table_name: str, on_hand: int = 1000) -> None:

@@ -17,7 +17,9 @@ from loyalty.errors import TransientError
 from loyalty.ingest.service import normalise_delivery
 from loyalty.models.events import ChannelEvent
 from loyalty.routing.router import RoutedEvent
+from loyalty.store.table import Table
 from tests.support.lambdas import LambdaContext, http_api_event, load_event, load_function, sqs_event
+from tests.support.stale import stale_reads
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -307,3 +309,41 @@ def test_one_day_item_per_customer_counts_its_events_once_under_races(stack: Res
         assert len(items) == 1
         assert len(items[0]["events"]) == sum(e.customer_id == customer for e in events)
         assert len(items[0]["places"]) == 3
+
+
+def _day_item_key(routed: RoutedEvent) -> tuple[str, str]:
+    return f"CUST#{routed.customer_id}", f"KPIACT#{routed.event.occurred_at.date().isoformat()}"
+
+
+def test_a_stale_missing_day_item_is_refused_by_its_put_and_read_again(
+    stack: Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the day item is read eventually consistently: here the replica has not seen it yet
+    first, second = (_routed(_event("pos", "pos_sale.json", ticket_id=f"T-STALE-{i}")) for i in range(2))
+    kpis = Kpis()
+    assert kpis.apply(first)
+    with stale_reads(monkeypatch, {_day_item_key(first): None}) as stale:
+        assert kpis.apply(second)  # put-if-absent refused, then a consistent read
+        assert not kpis.apply(first)  # the first event's tag survived: still counted once
+    assert stale.consistent[_day_item_key(first)] == 2  # each refused attempt read it again, once
+    day = kpis.daily(first.event.occurred_at.date())["channels"]["pos"]
+    assert day["orders"] == 2
+    assert day["active_customers"] == 1
+
+
+def test_a_stale_day_item_never_counts_an_event_twice(
+    stack: Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the replica still holds the item as it was before the second event was counted
+    first, second = (_routed(_event("pos", "pos_sale.json", ticket_id=f"T-OLD-{i}")) for i in range(2))
+    kpis = Kpis()
+    assert kpis.apply(first)
+    before = Table().get(*_day_item_key(first))
+    assert kpis.apply(second)
+    with stale_reads(monkeypatch, {_day_item_key(first): before}) as stale:
+        assert not kpis.apply(second)  # the put at the stale version is refused; read again: counted
+        assert not kpis.apply(first)
+    assert stale.consistent[_day_item_key(first)] == 1
+    day = kpis.daily(first.event.occurred_at.date())["channels"]["pos"]
+    assert day["orders"] == 2
+    assert day["active_customers"] == 1

@@ -239,8 +239,8 @@ class Kpis:
         return live, days, sums
 
     def _write(self, chunk: list[_Contribution], results: list[bool]) -> None:
-        for _ in range(MAX_ATTEMPTS):
-            live, refused = self._attempt(chunk)
+        for attempt in range(MAX_ATTEMPTS):
+            live, refused = self._attempt(chunk, consistent=attempt > 0)
             if refused is None:
                 for c in live:
                     results[c.index] = True
@@ -248,11 +248,19 @@ class Kpis:
             chunk = [c for c in chunk if id(c) not in refused]  # counted before: drop them
         raise TransientError(f"KPIs of {len(chunk)} events: too many concurrent changes, retry")
 
-    def _attempt(self, chunk: list[_Contribution]) -> tuple[list[_Contribution], set[int] | None]:
+    def _attempt(
+        self, chunk: list[_Contribution], *, consistent: bool
+    ) -> tuple[list[_Contribution], set[int] | None]:
         """Read the customers' day items and write the chunk at those versions: (the events
-        counted, None), or (_, the refused markers) when a race lost and the chunk must be read again."""
+        counted, None), or (_, the refused markers) when a race lost and the chunk must be read again.
+
+        The first read is eventually consistent (half the units): a stale day item (absent, or at
+        an older version) fails the put at the version read, and the retry reads consistently. A
+        stale item never makes an event look counted: an item only gains event tags."""
         keys = sorted({c.active_key for c in chunk if c.customer_id})
-        current = {(i["pk"], i["sk"]): i for i in self.table.batch_get(keys)} if keys else {}
+        current = (
+            {(i["pk"], i["sk"]): i for i in self.table.batch_get(keys, consistent=consistent)} if keys else {}
+        )
         live, days, sums = self._plan(chunk, current)
         if not live:
             return [], None

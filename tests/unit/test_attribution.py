@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from devstack.template import Resolver as StackResolver
 from loyalty import aws
-from loyalty.customers import ATTRIBUTED
+from loyalty.customers import ATTRIBUTED, redirect_key
 from loyalty.errors import Conflict, NotFound
 from loyalty.eventlog.store import EventLog, event_key, to_item
 from loyalty.identity.merge import MergeEngine
@@ -31,6 +31,7 @@ from tests.conftest import drain
 from tests.support.identity import BASE, attributed_to, attributions, event, ident
 from tests.support.lambdas import LambdaContext, load_event, load_function
 from tests.support.races import race
+from tests.support.stale import stale_reads
 from tests.support.streams import stream_event, stream_record
 
 ROUTED_QUEUES = ("PointsQueue", "AnalyticsQueue", "StockQueue", "IdentityQueue")
@@ -329,3 +330,51 @@ def test_any_order_of_deliveries_merges_and_unmerges_attributes_once(
                 MergeEngine().unmerge(IdentityStore().resolve(older))
     # Then the order is attributed exactly once
     assert len(attributions(sale.event_id)) == 1
+
+
+def test_an_event_the_replica_has_not_seen_yet_is_read_again_consistently(
+    router: Any,
+    stack: StackResolver,
+    sqs: Any,
+    lambda_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an attributed order whose event item an eventually consistent read does not find yet
+    sale, cid = attributed_order("7700000021")
+    (entry,) = entries_of(sale.event_id)
+    with stale_reads(monkeypatch, {event_key(sale.event_id): None}) as stale:
+        # When the router gets the entry's INSERT
+        result = router.handler(stream_event(stream_record(entry)), lambda_context)
+    # Then the miss was read again consistently and the entry routed, once
+    assert result == {"batchItemFailures": []}
+    assert stale.consistent[event_key(sale.event_id)] == 1
+    got = queued(stack, sqs)
+    assert [m["customer_id"] for m in got["PointsQueue"]] == [cid]
+    assert len(got["AnalyticsQueue"]) == 1
+
+
+def test_the_redirect_of_an_entry_is_read_consistently(
+    router: Any,
+    stack: StackResolver,
+    sqs: Any,
+    lambda_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an entry of a customer a merge absorbed moments ago (a replica has no REDIRECT yet)
+    sale = order("7700000022")
+    entry = {
+        "pk": "CUST#c_just_absorbed",
+        "sk": f"TL#{sale.occurred_at.isoformat()}#{sale.event_id}",
+        "entity": "timeline",
+        "stage": ATTRIBUTED,
+        "event_id": sale.event_id,
+        "customer_id": "c_just_absorbed",
+    }
+    Table().put(
+        {**dict(zip(("pk", "sk"), redirect_key("c_just_absorbed"), strict=True)), "survivor_id": "c_won"}
+    )
+    with stale_reads(monkeypatch, {redirect_key("c_just_absorbed"): None}):
+        # When it is routed
+        assert router.handler(stream_event(stream_record(entry)), lambda_context) == {"batchItemFailures": []}
+    # Then the message names the survivor (the merge argument of the `attr` section relies on it)
+    assert [m["customer_id"] for m in queued(stack, sqs)["PointsQueue"]] == ["c_won"]

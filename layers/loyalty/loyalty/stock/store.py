@@ -178,11 +178,13 @@ class StockStore:
         return self._configs[sku]
 
     def prefetch_configs(self, skus: Iterable[str]) -> None:
-        """Read the CONFIG items of many SKUs at once (one BatchGetItem per 100)."""
+        """Read the CONFIG items of many SKUs at once (one BatchGetItem per 100), eventually
+        consistent like ``config``: a CONFIG is held for a whole queue batch anyway, so a replica a
+        moment behind only moves the batch's view back by that moment (docs/architecture.md,
+        "Reads a conditional write guards")."""
         wanted = [sku for sku in dict.fromkeys(skus) if sku not in self._configs]
-        found = {
-            i["sku"]: i for i in self.table.batch_get([(model.sku_pk(s), model.CONFIG_SK) for s in wanted])
-        }
+        keys = [(model.sku_pk(s), model.CONFIG_SK) for s in wanted]
+        found = {i["sku"]: i for i in (self.table.batch_get(keys, consistent=False) if keys else [])}
         for sku in wanted:
             self._configs[sku] = found.get(sku, {})
 

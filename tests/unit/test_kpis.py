@@ -347,3 +347,18 @@ def test_a_stale_day_item_never_counts_an_event_twice(
     day = kpis.daily(first.event.occurred_at.date())["channels"]["pos"]
     assert day["orders"] == 2
     assert day["active_customers"] == 1
+
+
+def test_a_view_of_the_same_batch_counts_whatever_the_replica_says(
+    stack: Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an app view and, in the same batch, the store sale of that SKU (ROPO)
+    view = _event("app", "app_product_viewed.json", properties={"sku": "SKU-JACKET-M"})
+    sale = _event("pos", "pos_sale.json", ticket_id="T-BATCH-ROPO")
+    sale = sale.model_copy(update={"occurred_at": view.occurred_at + timedelta(minutes=5)})
+    key = ("CUST#c_1", "KPIVIEW#SKU-JACKET-M")
+    # When a replica has not seen the view's item yet
+    with stale_reads(monkeypatch, {key: None}):
+        Kpis().apply_batch([_routed(view), _routed(sale)])
+    # Then the sale is still ROPO: the batch's own views are not read back from the table
+    assert Kpis().daily(sale.occurred_at.date())["channels"]["pos"]["ropo_orders"] == 1

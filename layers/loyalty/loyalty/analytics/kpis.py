@@ -140,6 +140,9 @@ def event_tag(event_id: str) -> str:
 class Kpis:
     def __init__(self, table: Table | None = None) -> None:
         self.table = table or Table()
+        #: the views the batch being counted remembered, (customer, sku) -> their items: a sale in
+        #: the same batch sees them whatever an eventually consistent read of ``KPIVIEW`` returns
+        self._views: dict[tuple[str, str], list[Item]] = {}
 
     def apply(self, routed: RoutedEvent) -> bool:
         """Count one routed event once; False when it had been counted already."""
@@ -156,6 +159,7 @@ class Kpis:
         counted meanwhile.
         """
         results = [False] * len(batch)
+        self._views = {}
         for routed in batch:  # first, so that a sale in the same batch sees the view
             if routed.customer_id and routed.event.type in (
                 EventType.PRODUCT_VIEWED,
@@ -283,15 +287,17 @@ class Kpis:
             return
         in_store = bool(getattr(event.payload, "store_id", None))
         where = "store" if in_store else "online"
+        view = {
+            "pk": customer_pk(customer_id),
+            "sk": f"KPIVIEW#{sku}",
+            "entity": "kpi_view",
+            f"{where}_at": event.occurred_at.isoformat(),
+            "expires_at": int((event.occurred_at + RESEARCH_WINDOW).timestamp()),
+        }
+        self._views.setdefault((customer_id, sku), []).append(view)
         try:
             self.table.put(
-                {
-                    "pk": customer_pk(customer_id),
-                    "sk": f"KPIVIEW#{sku}",
-                    "entity": "kpi_view",
-                    f"{where}_at": event.occurred_at.isoformat(),
-                    "expires_at": int((event.occurred_at + RESEARCH_WINDOW).timestamp()),
-                },
+                view,
                 condition=f"attribute_not_exists({where}_at) OR {where}_at < :at",
                 values={":at": event.occurred_at.isoformat()},
             )
@@ -299,12 +305,18 @@ class Kpis:
             return  # a newer view is already remembered
 
     def _cross_channel(self, customer_id: str, event: ChannelEvent) -> dict[str, int]:
-        """ROPO (viewed online, bought in store) and showrooming (viewed in store, bought online)."""
+        """ROPO (viewed online, bought in store) and showrooming (viewed in store, bought online).
+
+        The views are read eventually consistent: a view a replica has not seen yet counts as a
+        view delivered a moment after the sale, which the unordered analytics queue allows anyway
+        (the sale is counted, without ROPO); the views of this batch are taken from memory.
+        """
         payload = event.payload
         assert isinstance(payload, OrderPayload)
         views = self.table.batch_get(
-            [(customer_pk(customer_id), f"KPIVIEW#{line.sku}") for line in payload.lines]
+            [(customer_pk(customer_id), f"KPIVIEW#{line.sku}") for line in payload.lines], consistent=False
         )
+        views += [v for line in payload.lines for v in self._views.get((customer_id, line.sku), [])]
         since = (event.occurred_at - RESEARCH_WINDOW).isoformat()
         until = event.occurred_at.isoformat()
 

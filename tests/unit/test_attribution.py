@@ -52,6 +52,18 @@ def order(card: str, minutes: int = 0, sample: str = "pos_sale.json", channel: s
     return ev
 
 
+def attributing_entry(sale: ChannelEvent, cid: str) -> dict[str, Any]:
+    """The timeline entry that attributes ``sale`` to ``cid`` (as identity writes it)."""
+    return {
+        "pk": f"CUST#{cid}",
+        "sk": f"TL#{sale.occurred_at.isoformat()}#{sale.event_id}",
+        "entity": "timeline",
+        "stage": ATTRIBUTED,
+        "event_id": sale.event_id,
+        "customer_id": cid,
+    }
+
+
 def entries_of(event_id: str) -> list[dict[str, Any]]:
     """The attributing timeline entries of an event (a scan: tests only)."""
     pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=Table().name)
@@ -126,14 +138,7 @@ def test_an_entry_naming_an_absorbed_customer_routes_its_survivor(
 ) -> None:
     # Given an entry written for a customer that a merge absorbed before the entry was routed
     sale = order("7700000003")
-    entry = {
-        "pk": "CUST#c_absorbed",
-        "sk": f"TL#{sale.occurred_at.isoformat()}#{sale.event_id}",
-        "entity": "timeline",
-        "stage": ATTRIBUTED,
-        "event_id": sale.event_id,
-        "customer_id": "c_absorbed",
-    }
+    entry = attributing_entry(sale, "c_absorbed")
     Table().put({"pk": "CUST#c_absorbed", "sk": "REDIRECT", "entity": "redirect", "survivor_id": "c_middle"})
     Table().put({"pk": "CUST#c_middle", "sk": "REDIRECT", "entity": "redirect", "survivor_id": "c_live"})
     # When it is routed
@@ -332,49 +337,28 @@ def test_any_order_of_deliveries_merges_and_unmerges_attributes_once(
     assert len(attributions(sale.event_id)) == 1
 
 
-def test_an_event_the_replica_has_not_seen_yet_is_read_again_consistently(
+@pytest.mark.parametrize("missed", ["event", "redirect"])
+def test_what_a_replica_has_not_seen_yet_is_read_consistently(
     router: Any,
     stack: StackResolver,
     sqs: Any,
     lambda_context: LambdaContext,
     monkeypatch: pytest.MonkeyPatch,
+    missed: str,
 ) -> None:
-    # Given an attributed order whose event item an eventually consistent read does not find yet
-    sale, cid = attributed_order("7700000021")
-    (entry,) = entries_of(sale.event_id)
-    with stale_reads(monkeypatch, {event_key(sale.event_id): None}) as stale:
+    # Given an entry of a customer a merge absorbed moments ago, and a replica that has not seen
+    # the event item (read eventually consistent) or the REDIRECT (must be read consistently) yet
+    sale = order(f"77000000{len(missed)}2")
+    entry = attributing_entry(sale, "c_just_absorbed")
+    redirect = redirect_key("c_just_absorbed")
+    Table().put({"pk": redirect[0], "sk": redirect[1], "survivor_id": "c_won"})
+    key = event_key(sale.event_id) if missed == "event" else redirect
+    with stale_reads(monkeypatch, {key: None}) as stale:
         # When the router gets the entry's INSERT
         result = router.handler(stream_event(stream_record(entry)), lambda_context)
-    # Then the miss was read again consistently and the entry routed, once
+    # Then it is routed once, to the survivor, from a consistent read of what the replica missed
     assert result == {"batchItemFailures": []}
-    assert stale.consistent[event_key(sale.event_id)] == 1
+    assert stale.consistent[key] == 1
     got = queued(stack, sqs)
-    assert [m["customer_id"] for m in got["PointsQueue"]] == [cid]
+    assert [m["customer_id"] for m in got["PointsQueue"]] == ["c_won"]
     assert len(got["AnalyticsQueue"]) == 1
-
-
-def test_the_redirect_of_an_entry_is_read_consistently(
-    router: Any,
-    stack: StackResolver,
-    sqs: Any,
-    lambda_context: LambdaContext,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Given an entry of a customer a merge absorbed moments ago (a replica has no REDIRECT yet)
-    sale = order("7700000022")
-    entry = {
-        "pk": "CUST#c_just_absorbed",
-        "sk": f"TL#{sale.occurred_at.isoformat()}#{sale.event_id}",
-        "entity": "timeline",
-        "stage": ATTRIBUTED,
-        "event_id": sale.event_id,
-        "customer_id": "c_just_absorbed",
-    }
-    Table().put(
-        {**dict(zip(("pk", "sk"), redirect_key("c_just_absorbed"), strict=True)), "survivor_id": "c_won"}
-    )
-    with stale_reads(monkeypatch, {redirect_key("c_just_absorbed"): None}):
-        # When it is routed
-        assert router.handler(stream_event(stream_record(entry)), lambda_context) == {"batchItemFailures": []}
-    # Then the message names the survivor (the merge argument of the `attr` section relies on it)
-    assert [m["customer_id"] for m in queued(stack, sqs)["PointsQueue"]] == ["c_won"]

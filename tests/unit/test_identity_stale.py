@@ -41,13 +41,20 @@ def test_a_stale_miss_of_a_known_identifier_never_creates_a_second_customer(
     assert attributed_to(again.event_id) == first.customer_id
 
 
+def _card_and_email_customers(card: str, email: str) -> tuple[str, str, tuple[str, str]]:
+    """Two customers, the older with a card, the newer with an email; and the email's IDENT key."""
+    older = Resolver().resolve(event(("loyalty_card", card), channel="pos")).customer_id
+    newer = Resolver().resolve(event(("email", email), minutes=5)).customer_id
+    assert older
+    assert newer
+    return older, newer, ident_key(ident("email", email))
+
+
 def test_a_stale_miss_of_another_customers_identifier_still_merges(
     store: IdentityStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given two customers (a card, an email); a replica has not seen the email's IDENT item yet
-    older = Resolver().resolve(event(("loyalty_card", "5550002"), channel="pos")).customer_id
-    newer = Resolver().resolve(event(("email", "stale@x.es"), minutes=5)).customer_id
-    email = ident_key(ident("email", "stale@x.es"))
+    older, newer, email = _card_and_email_customers("5550002", "stale@x.es")
     with stale_reads(monkeypatch, {email: None}):
         # When an event carries both
         result = Resolver().resolve(event(("loyalty_card", "5550002"), ("email", "stale@x.es"), minutes=10))
@@ -62,9 +69,7 @@ def test_a_stale_owner_from_before_a_merge_is_followed_to_the_survivor(
     store: IdentityStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given two customers merged, and a replica still naming the absorbed one as the email's owner
-    older = Resolver().resolve(event(("loyalty_card", "5550003"), channel="pos")).customer_id
-    newer = Resolver().resolve(event(("email", "old@x.es"), minutes=5)).customer_id
-    email = ident_key(ident("email", "old@x.es"))
+    older, newer, email = _card_and_email_customers("5550003", "old@x.es")
     before = Table().get(*email)
     Resolver().resolve(event(("loyalty_card", "5550003"), ("email", "old@x.es"), minutes=10))
     with stale_reads(monkeypatch, {email: before}):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from devstack.template import Resolver as StackResolver
 from loyalty import aws
-from loyalty.customers import ATTRIBUTED
+from loyalty.customers import ATTRIBUTED, redirect_key
 from loyalty.errors import Conflict, NotFound
 from loyalty.eventlog.store import EventLog, event_key, to_item
 from loyalty.identity.merge import MergeEngine
@@ -31,6 +31,7 @@ from tests.conftest import drain
 from tests.support.identity import BASE, attributed_to, attributions, event, ident
 from tests.support.lambdas import LambdaContext, load_event, load_function
 from tests.support.races import race
+from tests.support.stale import stale_reads
 from tests.support.streams import stream_event, stream_record
 
 ROUTED_QUEUES = ("PointsQueue", "AnalyticsQueue", "StockQueue", "IdentityQueue")
@@ -49,6 +50,18 @@ def order(card: str, minutes: int = 0, sample: str = "pos_sale.json", channel: s
     )
     assert EventLog().record(ev)
     return ev
+
+
+def attributing_entry(sale: ChannelEvent, cid: str) -> dict[str, Any]:
+    """The timeline entry that attributes ``sale`` to ``cid`` (as identity writes it)."""
+    return {
+        "pk": f"CUST#{cid}",
+        "sk": f"TL#{sale.occurred_at.isoformat()}#{sale.event_id}",
+        "entity": "timeline",
+        "stage": ATTRIBUTED,
+        "event_id": sale.event_id,
+        "customer_id": cid,
+    }
 
 
 def entries_of(event_id: str) -> list[dict[str, Any]]:
@@ -125,14 +138,7 @@ def test_an_entry_naming_an_absorbed_customer_routes_its_survivor(
 ) -> None:
     # Given an entry written for a customer that a merge absorbed before the entry was routed
     sale = order("7700000003")
-    entry = {
-        "pk": "CUST#c_absorbed",
-        "sk": f"TL#{sale.occurred_at.isoformat()}#{sale.event_id}",
-        "entity": "timeline",
-        "stage": ATTRIBUTED,
-        "event_id": sale.event_id,
-        "customer_id": "c_absorbed",
-    }
+    entry = attributing_entry(sale, "c_absorbed")
     Table().put({"pk": "CUST#c_absorbed", "sk": "REDIRECT", "entity": "redirect", "survivor_id": "c_middle"})
     Table().put({"pk": "CUST#c_middle", "sk": "REDIRECT", "entity": "redirect", "survivor_id": "c_live"})
     # When it is routed
@@ -329,3 +335,30 @@ def test_any_order_of_deliveries_merges_and_unmerges_attributes_once(
                 MergeEngine().unmerge(IdentityStore().resolve(older))
     # Then the order is attributed exactly once
     assert len(attributions(sale.event_id)) == 1
+
+
+@pytest.mark.parametrize("missed", ["event", "redirect"])
+def test_what_a_replica_has_not_seen_yet_is_read_consistently(
+    router: Any,
+    stack: StackResolver,
+    sqs: Any,
+    lambda_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    missed: str,
+) -> None:
+    # Given an entry of a customer a merge absorbed moments ago, and a replica that has not seen
+    # the event item (read eventually consistent) or the REDIRECT (must be read consistently) yet
+    sale = order(f"77000000{len(missed)}2")
+    entry = attributing_entry(sale, "c_just_absorbed")
+    redirect = redirect_key("c_just_absorbed")
+    Table().put({"pk": redirect[0], "sk": redirect[1], "survivor_id": "c_won"})
+    key = event_key(sale.event_id) if missed == "event" else redirect
+    with stale_reads(monkeypatch, {key: None}) as stale:
+        # When the router gets the entry's INSERT
+        result = router.handler(stream_event(stream_record(entry)), lambda_context)
+    # Then it is routed once, to the survivor, from a consistent read of what the replica missed
+    assert result == {"batchItemFailures": []}
+    assert stale.consistent[key] == 1
+    got = queued(stack, sqs)
+    assert [m["customer_id"] for m in got["PointsQueue"]] == ["c_won"]
+    assert len(got["AnalyticsQueue"]) == 1

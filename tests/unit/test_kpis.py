@@ -17,7 +17,9 @@ from loyalty.errors import TransientError
 from loyalty.ingest.service import normalise_delivery
 from loyalty.models.events import ChannelEvent
 from loyalty.routing.router import RoutedEvent
+from loyalty.store.table import Table
 from tests.support.lambdas import LambdaContext, http_api_event, load_event, load_function, sqs_event
+from tests.support.stale import stale_reads
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -307,3 +309,47 @@ def test_one_day_item_per_customer_counts_its_events_once_under_races(stack: Res
         assert len(items) == 1
         assert len(items[0]["events"]) == sum(e.customer_id == customer for e in events)
         assert len(items[0]["places"]) == 3
+
+
+def _day_item_key(routed: RoutedEvent) -> tuple[str, str]:
+    return f"CUST#{routed.customer_id}", f"KPIACT#{routed.event.occurred_at.date().isoformat()}"
+
+
+@pytest.mark.parametrize(("replica", "retries"), [("missing", 2), ("before the second event", 1)])
+def test_a_stale_day_item_is_refused_by_its_put_and_read_again(
+    stack: Resolver, monkeypatch: pytest.MonkeyPatch, replica: str, retries: int
+) -> None:
+    # Given a customer's day item read eventually consistently, from a replica that has not seen it
+    # yet, or still holds it as it was before the customer's second event was counted
+    first, second = (_routed(_event("pos", "pos_sale.json", ticket_id=f"T-{replica}-{i}")) for i in range(2))
+    kpis = Kpis()
+    assert kpis.apply(first)
+    key = _day_item_key(first)
+    stale_item = Table().get(*key) if replica != "missing" else None
+    if stale_item is not None:
+        assert kpis.apply(second)
+    with stale_reads(monkeypatch, {key: stale_item}) as stale:
+        # When the second event is counted (again) and the first redelivered
+        assert kpis.apply(second) is (stale_item is None)
+        assert not kpis.apply(first)
+    # Then the put at the version read was refused and the retry read the item consistently: each
+    # event counted once, the customer active once (a put over the item would lose a tag)
+    assert stale.consistent[key] == retries
+    day = kpis.daily(first.event.occurred_at.date())["channels"]["pos"]
+    assert day["orders"] == 2
+    assert day["active_customers"] == 1
+
+
+def test_a_view_of_the_same_batch_counts_whatever_the_replica_says(
+    stack: Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an app view and, in the same batch, the store sale of that SKU (ROPO)
+    view = _event("app", "app_product_viewed.json", properties={"sku": "SKU-JACKET-M"})
+    sale = _event("pos", "pos_sale.json", ticket_id="T-BATCH-ROPO")
+    sale = sale.model_copy(update={"occurred_at": view.occurred_at + timedelta(minutes=5)})
+    key = ("CUST#c_1", "KPIVIEW#SKU-JACKET-M")
+    # When a replica has not seen the view's item yet
+    with stale_reads(monkeypatch, {key: None}):
+        Kpis().apply_batch([_routed(view), _routed(sale)])
+    # Then the sale is still ROPO: the batch's own views are not read back from the table
+    assert Kpis().daily(sale.occurred_at.date())["channels"]["pos"]["ropo_orders"] == 1

@@ -10,6 +10,7 @@ import pytest
 from devstack.template import Resolver
 from loyalty.models.events import Channel, EventType
 from loyalty.stock import model
+from loyalty.store.table import Table
 from tests.support.lambdas import LambdaContext, load_function, sqs_event
 from tests.support.stock import (
     adjusted,
@@ -159,6 +160,27 @@ def test_online_aggregate_signals_use_the_online_location_id(stack: Resolver) ->
         s["location_id"] for s in collection(SKU, model.SIGNAL_ENTITY) if s["signal"] == "out_of_stock"
     }
     assert locations == {WEB, model.ONLINE}
+
+
+def test_the_online_sum_reads_its_signal_state_only(stack: Resolver, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ONLINE has no shard of its own: its figure is the online locations' sum, its META the state
+    given_stock(SKU, WEB, 1)
+    read: list[tuple[str, str]] = []
+    real = Table.batch_get
+
+    def batch_get(self: Table, keys: Any, **kwargs: Any) -> Any:
+        read.extend(keys)
+        return real(self, keys, **kwargs)
+
+    monkeypatch.setattr(Table, "batch_get", batch_get)
+    apply_message(message(order("W-6", [(SKU, 1)], WEB, when=at(1))))  # 0 left online
+    apply_message(message(adjusted(SKU, WEB, 4, at(2))))  # back
+    signals = [(s["signal"], s["location_id"]) for s in collection(SKU, model.SIGNAL_ENTITY)]
+    online = sorted(signal for signal, loc in signals if loc == model.ONLINE)
+    assert online == sorted(signal for signal, loc in signals if loc == WEB)  # the one online location
+    assert {"out_of_stock", "back_in_stock"} <= set(online)
+    assert (model.sku_pk(SKU), model.meta_sk(model.ONLINE)) in read
+    assert (model.sku_pk(SKU), model.shard_sk(model.ONLINE, 0)) not in read
 
 
 def test_handler_fails_only_the_bad_record(stack: Resolver, lambda_context: LambdaContext) -> None:

@@ -140,6 +140,9 @@ def event_tag(event_id: str) -> str:
 class Kpis:
     def __init__(self, table: Table | None = None) -> None:
         self.table = table or Table()
+        #: the views the batch being counted remembered, (customer, sku) -> their items: a sale in
+        #: the same batch sees them whatever an eventually consistent read of ``KPIVIEW`` returns
+        self._views: dict[tuple[str, str], list[Item]] = {}
 
     def apply(self, routed: RoutedEvent) -> bool:
         """Count one routed event once; False when it had been counted already."""
@@ -156,6 +159,7 @@ class Kpis:
         counted meanwhile.
         """
         results = [False] * len(batch)
+        self._views = {}
         for routed in batch:  # first, so that a sale in the same batch sees the view
             if routed.customer_id and routed.event.type in (
                 EventType.PRODUCT_VIEWED,
@@ -239,8 +243,8 @@ class Kpis:
         return live, days, sums
 
     def _write(self, chunk: list[_Contribution], results: list[bool]) -> None:
-        for _ in range(MAX_ATTEMPTS):
-            live, refused = self._attempt(chunk)
+        for attempt in range(MAX_ATTEMPTS):
+            live, refused = self._attempt(chunk, consistent=attempt > 0)
             if refused is None:
                 for c in live:
                     results[c.index] = True
@@ -248,11 +252,19 @@ class Kpis:
             chunk = [c for c in chunk if id(c) not in refused]  # counted before: drop them
         raise TransientError(f"KPIs of {len(chunk)} events: too many concurrent changes, retry")
 
-    def _attempt(self, chunk: list[_Contribution]) -> tuple[list[_Contribution], set[int] | None]:
+    def _attempt(
+        self, chunk: list[_Contribution], *, consistent: bool
+    ) -> tuple[list[_Contribution], set[int] | None]:
         """Read the customers' day items and write the chunk at those versions: (the events
-        counted, None), or (_, the refused markers) when a race lost and the chunk must be read again."""
+        counted, None), or (_, the refused markers) when a race lost and the chunk must be read again.
+
+        The first read is eventually consistent (half the units): a stale day item (absent, or at
+        an older version) fails the put at the version read, and the retry reads consistently. A
+        stale item never makes an event look counted: an item only gains event tags."""
         keys = sorted({c.active_key for c in chunk if c.customer_id})
-        current = {(i["pk"], i["sk"]): i for i in self.table.batch_get(keys)} if keys else {}
+        current = (
+            {(i["pk"], i["sk"]): i for i in self.table.batch_get(keys, consistent=consistent)} if keys else {}
+        )
         live, days, sums = self._plan(chunk, current)
         if not live:
             return [], None
@@ -275,15 +287,17 @@ class Kpis:
             return
         in_store = bool(getattr(event.payload, "store_id", None))
         where = "store" if in_store else "online"
+        view = {
+            "pk": customer_pk(customer_id),
+            "sk": f"KPIVIEW#{sku}",
+            "entity": "kpi_view",
+            f"{where}_at": event.occurred_at.isoformat(),
+            "expires_at": int((event.occurred_at + RESEARCH_WINDOW).timestamp()),
+        }
+        self._views.setdefault((customer_id, sku), []).append(view)
         try:
             self.table.put(
-                {
-                    "pk": customer_pk(customer_id),
-                    "sk": f"KPIVIEW#{sku}",
-                    "entity": "kpi_view",
-                    f"{where}_at": event.occurred_at.isoformat(),
-                    "expires_at": int((event.occurred_at + RESEARCH_WINDOW).timestamp()),
-                },
+                view,
                 condition=f"attribute_not_exists({where}_at) OR {where}_at < :at",
                 values={":at": event.occurred_at.isoformat()},
             )
@@ -291,12 +305,18 @@ class Kpis:
             return  # a newer view is already remembered
 
     def _cross_channel(self, customer_id: str, event: ChannelEvent) -> dict[str, int]:
-        """ROPO (viewed online, bought in store) and showrooming (viewed in store, bought online)."""
+        """ROPO (viewed online, bought in store) and showrooming (viewed in store, bought online).
+
+        The views are read eventually consistent: a view a replica has not seen yet counts as a
+        view delivered a moment after the sale, which the unordered analytics queue allows anyway
+        (the sale is counted, without ROPO); the views of this batch are taken from memory.
+        """
         payload = event.payload
         assert isinstance(payload, OrderPayload)
         views = self.table.batch_get(
-            [(customer_pk(customer_id), f"KPIVIEW#{line.sku}") for line in payload.lines]
+            [(customer_pk(customer_id), f"KPIVIEW#{line.sku}") for line in payload.lines], consistent=False
         )
+        views += [v for line in payload.lines for v in self._views.get((customer_id, line.sku), [])]
         since = (event.occurred_at - RESEARCH_WINDOW).isoformat()
         until = event.occurred_at.isoformat()
 

@@ -176,9 +176,18 @@ class Resolver:
             what=f"identity graph of event {event.event_id}",
         )
 
-    def _live_customers(self, identifiers: list[Identifier]) -> tuple[dict[str, Item], list[Identifier]]:
-        """Active customers owning any of the identifiers, and the identifiers nobody owns."""
-        owners = self.store.owners(identifiers)
+    def _live_customers(
+        self, identifiers: list[Identifier], *, consistent: bool
+    ) -> tuple[dict[str, Item], list[Identifier]]:
+        """Active customers owning any of the identifiers, and the identifiers nobody owns.
+
+        The owners are read eventually consistent on a resolution's first attempt (half the
+        units): a stale miss ends in a refused put-if-absent of the identifier (``create`` or
+        ``attach``: Conflict, never a second owner), a stale owner in its profile's consistent read
+        (merged: followed; erased: TransientError) or in a write a fresh read could also precede;
+        every retry reads them consistently.
+        """
+        owners = self.store.owners(identifiers, consistent=consistent)
         profiles = self.store.profiles(set(owners.values()))
         ids = set()
         for owner in set(owners.values()):
@@ -210,7 +219,7 @@ class Resolver:
     def _link_once(
         self, event: ChannelEvent, identifiers: list[Identifier], result: Resolution, attempt: int
     ) -> Item:
-        live, unknown = self._live_customers(identifiers)
+        live, unknown = self._live_customers(identifiers, consistent=attempt > 0)
         if not live:
             return self._create(event, identifiers, result, attempt)
         if len(live) == 1:

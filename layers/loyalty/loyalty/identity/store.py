@@ -158,11 +158,15 @@ class IdentityStore:
         self.table = table or Table()
 
     # -- reads ---------------------------------------------------------------------------------
-    def owners(self, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
-        """Identifier -> the customer id its IDENT item names (absent when unknown)."""
+    def owners(self, identifiers: Sequence[Identifier], *, consistent: bool = True) -> dict[Identifier, str]:
+        """Identifier -> the customer id its IDENT item names (absent when unknown).
+
+        ``consistent=False`` only where every write that follows is conditional on what was read
+        (resolution's first attempt: docs/architecture.md, "Reads a conditional write guards").
+        """
         if not identifiers:
             return {}
-        items = self.table.batch_get([ident_key(i) for i in identifiers])
+        items = self.table.batch_get([ident_key(i) for i in identifiers], consistent=consistent)
         by_pk = {item["pk"]: item["customer_id"] for item in items}
         return {i: by_pk[ident_key(i)[0]] for i in identifiers if ident_key(i)[0] in by_pk}
 

@@ -91,8 +91,10 @@ def route_records(changes: Sequence[tuple[Image, Image]]) -> Routing:
 def _attributions(changes: Sequence[tuple[Image, Image]]) -> dict[int, Attribution | str]:
     """The timeline INSERTs of the batch that attribute an event, as the (new, old) images of the
     event item's attribution MODIFY (``plan`` routes them exactly as it routed that MODIFY): the
-    events and their customers' REDIRECTs read in one consistent BatchGetItem for the batch, and
-    the customer is the live one (an absorbed customer's survivor when the entry is routed).
+    events read in one eventually consistent BatchGetItem for the batch (those it misses, not yet
+    replicated, read again consistently with the customers' REDIRECTs, which are always read
+    consistently: docs/architecture.md, "Reads a conditional write guards"), and the customer is
+    the live one (an absorbed customer's survivor when the entry is routed).
     None: nothing to route (the event was attributed by its own MODIFY, or an erasure anonymised
     it: the entry comes from a stale delivery of an erased person's event); a string: why the
     record cannot be routed now (it is retried)."""
@@ -105,9 +107,15 @@ def _attributions(changes: Sequence[tuple[Image, Image]]) -> dict[int, Attributi
         return {}
     table = Table()
     named = [(e, c) for e, c in entries.values() if e and c]
-    keys = [event_key(e) for e, _ in named] + [customers.redirect_key(c) for _, c in named]
-    found = {(str(i["pk"]), str(i["sk"])): i for i in table.batch_get(keys)}
+    found = _read(table, [event_key(e) for e, _ in named], consistent=False)
+    missed = [event_key(e) for e, _ in named if event_key(e) not in found]
+    found |= _read(table, missed + [customers.redirect_key(c) for _, c in named], consistent=True)
     return {i: _attribution(event_id, cid, found, table) for i, (event_id, cid) in entries.items()}
+
+
+def _read(table: Table, keys: list[tuple[str, str]], *, consistent: bool) -> dict[tuple[str, str], Item]:
+    items = table.batch_get(keys, consistent=consistent) if keys else []
+    return {(str(i["pk"]), str(i["sk"])): i for i in items}
 
 
 def _attribution(

@@ -400,8 +400,8 @@ class StockService:
             return []
         online = online_locations(self.settings)
         online_skus = sorted({sku for sku, loc in pairs if loc in online})
-        needed = [*pairs, *((sku, loc) for sku in online_skus for loc in (*online, ONLINE))]
-        states = self.store.locations(needed)
+        needed = [*pairs, *((sku, loc) for sku in online_skus for loc in online)]
+        states = self.store.locations(needed, signal_only=[(sku, ONLINE) for sku in online_skus])
         emitted = []
         for sku, loc in pairs:
             state = states[(sku, loc)]

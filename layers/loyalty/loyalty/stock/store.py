@@ -178,18 +178,25 @@ class StockStore:
         return self._configs[sku]
 
     def prefetch_configs(self, skus: Iterable[str]) -> None:
-        """Read the CONFIG items of many SKUs at once (one BatchGetItem per 100)."""
+        """Read the CONFIG items of many SKUs at once (one BatchGetItem per 100), eventually
+        consistent like ``config``: a CONFIG is held for a whole queue batch anyway, so a replica a
+        moment behind only moves the batch's view back by that moment (docs/architecture.md,
+        "Reads a conditional write guards")."""
         wanted = [sku for sku in dict.fromkeys(skus) if sku not in self._configs]
-        found = {
-            i["sku"]: i for i in self.table.batch_get([(model.sku_pk(s), model.CONFIG_SK) for s in wanted])
-        }
+        keys = [(model.sku_pk(s), model.CONFIG_SK) for s in wanted]
+        found = {i["sku"]: i for i in (self.table.batch_get(keys, consistent=False) if keys else [])}
         for sku in wanted:
             self._configs[sku] = found.get(sku, {})
 
-    def locations(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LocationState]:
+    def locations(
+        self, pairs: Iterable[tuple[str, str]], signal_only: Iterable[tuple[str, str]] = ()
+    ) -> dict[tuple[str, str], LocationState]:
         """Available units and signal state of many (sku, location): one BatchGetItem for the SKUs
-        never sharded (their one shard and META by key), one query per location of the others."""
+        never sharded (their one shard and META by key), one query per location of the others.
+        ``signal_only``: (sku, location) whose META alone is wanted (the ``ONLINE`` sum of a SKU,
+        which has no shard of its own: its available units are left at 0)."""
         wanted = list(dict.fromkeys(pairs))
+        metas = [p for p in dict.fromkeys(signal_only) if p not in wanted]
         self.prefetch_configs(sku for sku, _ in wanted)
         keyed = [(sku, loc) for sku, loc in wanted if "shards" not in self.config(sku)]
         keys = [
@@ -197,10 +204,13 @@ class StockStore:
             for sku, loc in keyed
             for sk in (model.shard_sk(loc, 0), model.meta_sk(loc))
         ]
+        keys += [(model.sku_pk(sku), model.meta_sk(loc)) for sku, loc in metas]
         by_key = {(i["pk"], i["sk"]): i for i in (self.table.batch_get(keys) if keys else [])}
         out = {}
-        for sku, loc in wanted:
-            if (sku, loc) in keyed:
+        for sku, loc in [*wanted, *metas]:
+            if (sku, loc) in metas:
+                items = [i for i in (by_key.get((model.sku_pk(sku), model.meta_sk(loc))),) if i]
+            elif (sku, loc) in keyed:
                 items = [
                     by_key[k]
                     for k in (

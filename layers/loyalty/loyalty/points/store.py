@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from loyalty import customers
-from loyalty.customers import customer_pk, profile_key, redirect_key
+from loyalty.customers import REDIRECT_SK, customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict, InvalidInput, NotFound, TransientError
 from loyalty.points.ledger import Book, RefundRequest, StaleBook
 from loyalty.points.model import (
@@ -57,6 +57,11 @@ __all__ = ["AlreadyApplied", "PointsStore", "StaleBook"]
 MAX_ACTIONS = 100
 SNAPSHOT_ATTEMPTS = 10
 SEEDED_SK = "SEEDED"
+#: sort keys from the first lot to the REDIRECT, in one query of the customer's collection: every
+#: ``PTS#LOT#``, then ``PTS#MERGE#`` / ``PTS#RDM#`` / ``PTS#TIER#`` (read, not used), every
+#: ``PTS#WAIT#`` and ``REDIRECT``; one read unit per 4 KB of them, where a BatchGetItem costs a
+#: unit per key, found or not (the balance sorts before the entries: it stays a GetItem)
+BOOK_RANGE = (lot_sk(""), REDIRECT_SK)
 
 
 class AlreadyApplied(Exception):
@@ -117,22 +122,21 @@ class PointsStore:
         plain earning, never for a book that is committed (``PointsService._apply_once``).
         """
         pk = customer_pk(customer_id)
-        keys = [(pk, balance_sk()), redirect_key(customer_id)]
-        for order_id in order_ids or []:
-            keys += [(pk, waiting_sk(order_id))] + ([] if full else [(pk, lot_sk(order_id))])
-        items = (
-            self.table.batch_get(keys, consistent=consistent)
-            if order_ids or full
-            else [i for i in [self.table.get(pk, balance_sk(), consistent=consistent)] if i]
-        )
+        items = [i for i in [self.table.get(pk, balance_sk(), consistent=consistent)] if i]
+        if full:  # one query: every lot, the waiting refunds and the REDIRECT (``BOOK_RANGE``)
+            items += self.table.query_all(pk, sk_between=BOOK_RANGE, consistent=consistent)
+        elif order_ids:
+            keys = [redirect_key(customer_id)]
+            for order_id in order_ids:
+                keys += [(pk, waiting_sk(order_id)), (pk, lot_sk(order_id))]
+            items += self.table.batch_get(keys, consistent=consistent)
         balance_item = next((i for i in items if i["sk"] == balance_sk()), None)
-        got = [Lot.from_item(i) for i in items if i["entity"] == LOT_ENTITY]
-        lots = self._lots(customer_id, consistent) if full else got
+        lots = [Lot.from_item(i) for i in items if i.get("entity") == LOT_ENTITY]
         balance = Balance.from_item(balance_item) if balance_item else Balance(customer_id=customer_id)
         more = None if full else lambda: self._lots(customer_id)
         book = Book(balance, lots, now, more, exists=balance_item is not None)
         for item in items:
-            if item["entity"] == WAITING_ENTITY:
+            if item.get("entity") == WAITING_ENTITY and item["order_id"] in (order_ids or []):
                 book.waiting[item["order_id"]] = self._refunds_of(item)
         book.redirect_to = customers.survivor_named(items)
         return book

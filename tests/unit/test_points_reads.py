@@ -10,8 +10,6 @@ transaction. Each test fails with its guard removed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -20,12 +18,10 @@ from loyalty.customers import customer_pk
 from loyalty.models.events import Channel
 from loyalty.points.service import PointsService
 from loyalty.store import table as table_module
-from loyalty.store.table import Capacity, Table
-from tests.support.points import Clock, StaleReads, order_event, points_service, refund_event
+from loyalty.store.table import Capacity
+from tests.support.points import Clock, StaleReads, points_service, refund_event
+from tests.unit.test_points_fold import MATURED, NOW, _items, _lot, _order
 from tests.unit.test_points_ledger import assert_invariant
-
-NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
-MATURED = NOW - timedelta(days=20)  # a POS sale this old earns available points at once
 
 
 @pytest.fixture
@@ -33,20 +29,6 @@ def svc(stack: Resolver) -> Iterator[PointsService]:
     for service in points_service(Clock(NOW)):
         service.rules()  # seeded before any double is installed
         yield service
-
-
-def _items(customer_id: str, prefix: str) -> list[dict[str, Any]]:
-    return list(Table().query_all(customer_pk(customer_id), sk_prefix=prefix, consistent=True))
-
-
-def _lot(customer_id: str, order_id: str) -> dict[str, Any]:
-    (item,) = _items(customer_id, f"PTS#LOT#{order_id}")
-    return item
-
-
-def _order(customer: str, order_id: str, amount: int, **kw: Any) -> Any:
-    kw.setdefault("occurred_at", NOW)
-    return order_event(customer, order_id, [("SKU-A", 1, str(amount))], **kw)
 
 
 def test_a_history_bonus_is_claimed_and_written_as_one_plain_put(

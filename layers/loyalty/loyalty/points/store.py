@@ -122,14 +122,15 @@ class PointsStore:
         plain earning, never for a book that is committed (``PointsService._apply_once``).
         """
         pk = customer_pk(customer_id)
-        items = [i for i in [self.table.get(pk, balance_sk(), consistent=consistent)] if i]
-        if full:  # one query: every lot, the waiting refunds and the REDIRECT (``BOOK_RANGE``)
-            items += self.table.query_all(pk, sk_between=BOOK_RANGE, consistent=consistent)
-        elif order_ids:
-            keys = [redirect_key(customer_id)]
+        if order_ids and not full:
+            keys = [(pk, balance_sk()), redirect_key(customer_id)]
             for order_id in order_ids:
                 keys += [(pk, waiting_sk(order_id)), (pk, lot_sk(order_id))]
-            items += self.table.batch_get(keys, consistent=consistent)
+            items = self.table.batch_get(keys, consistent=consistent)
+        else:
+            items = [i for i in [self.table.get(pk, balance_sk(), consistent=consistent)] if i]
+        if full:  # one query: every lot, the waiting refunds and the REDIRECT (``BOOK_RANGE``)
+            items += self.table.query_all(pk, sk_between=BOOK_RANGE, consistent=consistent)
         balance_item = next((i for i in items if i["sk"] == balance_sk()), None)
         lots = [Lot.from_item(i) for i in items if i.get("entity") == LOT_ENTITY]
         balance = Balance.from_item(balance_item) if balance_item else Balance(customer_id=customer_id)

@@ -167,9 +167,9 @@ class PointsService:
         a waiting refund, debt or a tier reached meanwhile, and the bonus claims decide who wins a
         history bonus. Anything that commits a book (a transaction) reads it again consistently.
         """
-        # the REDIRECT of an absorbed customer is read with the balance (same collection, same
-        # BatchGetItem); a merge committed meanwhile bumps the absorbed balance's version, so the
-        # retry sees the REDIRECT and credits the survivor (a plain earning checks after its put)
+        # the REDIRECT of an absorbed customer is read with the book (an order's query of its lots,
+        # a refund's BatchGetItem); a merge committed meanwhile bumps the absorbed balance's version,
+        # so the retry sees the REDIRECT and credits the survivor (a plain earning checks after its put)
         event, payload, now = routed.event, routed.event.payload, self.clock()
         assert isinstance(payload, OrderPayload | RefundPayload | CancelPayload)
         earning = isinstance(payload, OrderPayload)

@@ -142,7 +142,8 @@ class StaleReads:
         from loyalty.store.table import Table
 
         self.pk, self.stale = pk, stale
-        self.snapshot = {i["sk"]: i for i in Table().query_all(pk, consistent=True)}
+        self.snapshot: dict[str, Any] = {}
+        self.freeze()
         self.stale_reads = 0
         real_get, real_query, real_batch = Table.get, Table.query, Table.batch_get
 
@@ -177,6 +178,12 @@ class StaleReads:
         monkeypatch.setattr(Table, "get", get)
         monkeypatch.setattr(Table, "query", query)
         monkeypatch.setattr(Table, "batch_get", batch_get)
+
+    def freeze(self) -> None:
+        """From now on, stale items answer as they are at this instant."""
+        from loyalty.store.table import Table
+
+        self.snapshot = {i["sk"]: i for i in Table().query_all(self.pk, consistent=True)}
 
     def _is_stale(self, pk: str, sk: str) -> bool:
         return pk == self.pk and sk.startswith(self.stale)

@@ -9,19 +9,26 @@ transaction. Each test fails with its guard removed.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devstack.template import Resolver
 from loyalty.customers import customer_pk
+from loyalty.errors import Unprocessable
 from loyalty.models.events import Channel
 from loyalty.points.service import PointsService
 from loyalty.store import table as table_module
 from loyalty.store.table import Capacity
 from tests.support.points import Clock, StaleReads, points_service, refund_event
 from tests.unit.test_points_fold import MATURED, NOW, _items, _lot, _order
-from tests.unit.test_points_ledger import assert_invariant
+from tests.unit.test_points_ledger import assert_invariant, purge
 
 
 @pytest.fixture
@@ -138,3 +145,66 @@ def test_a_stale_read_missing_a_waiting_refund_or_the_lot_is_caught_after_the_pu
     # And a redelivery whose stale read misses the lot is refused by the put: a duplicate
     assert svc.apply(_order("c_s3", "W-1", 30)) == "duplicate"
     assert assert_invariant("c_s3")["pending"] == 10
+
+
+# ---------------------------------------------------------------------- properties
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("order"), st.integers(1, 400), st.sampled_from(["web", "pos", "chat"])),
+        st.tuples(st.just("redeem"), st.integers(1, 120), st.just("")),
+        st.tuples(st.just("refund"), st.integers(0, 5), st.just("")),
+        st.tuples(st.just("redeliver"), st.integers(0, 5), st.just("")),
+        st.tuples(st.just("freeze"), st.just(0), st.just("")),
+        st.tuples(st.just("advance"), st.integers(1, 40), st.just("")),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS, stale=st.sampled_from([("",), ("PTS#LOT#",), ("PTS#BALANCE",)]))
+def test_the_ledger_holds_and_each_bonus_goes_once_under_stale_reads(
+    svc: PointsService, steps: list[tuple[str, int, str]], stale: tuple[str, ...]
+) -> None:
+    clock = svc.clock
+    assert isinstance(clock, Clock)
+    customer = f"c_{uuid.uuid4().hex}"
+    clock.now = NOW
+    orders: list[Any] = []
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            reads = StaleReads(patch, customer_pk(customer), stale=stale)
+            for n, (kind, value, channel) in enumerate(steps):
+                if kind == "order":
+                    orders.append(
+                        _order(customer, f"O-{n}", value, channel=Channel(channel), occurred_at=MATURED)
+                    )
+                    assert svc.apply(orders[-1]) == "earned"
+                elif kind == "redeem":
+                    with contextlib.suppress(Unprocessable):
+                        svc.redeem(customer, value, f"k{n}", "pos", None)
+                elif kind == "refund" and orders:
+                    order_id = orders[value % len(orders)].event.payload.order_id
+                    refund = refund_event(
+                        customer, order_id, f"R{n}", [("1", "SKU-A", 1)], occurred_at=clock.now
+                    )
+                    svc.apply(refund)
+                elif kind == "redeliver" and orders:
+                    assert svc.apply(orders[value % len(orders)]) == "duplicate"
+                elif kind == "freeze":
+                    reads.freeze()
+                elif kind == "advance":
+                    clock.now += timedelta(days=value)
+                # the ledger's sum, every step; and each history bonus once per channel / month
+                assert_invariant(customer)
+                lots = _items(customer, "PTS#LOT#")
+                firsts = [
+                    lot["channel"]
+                    for lot in lots
+                    if "first-purchase-new-channel" in lot.get("bonus_rule_ids", [])
+                ]
+                assert len(firsts) == len(set(firsts))
+                assert len([lot for lot in lots if lot.get("omni_period")]) <= 1
+    finally:
+        purge(customer)

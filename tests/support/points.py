@@ -131,3 +131,59 @@ def sqs_record(body: str, type_: str, index: int = 0) -> dict[str, Any]:
         "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:points",
         "awsRegion": "eu-west-1",
     }
+
+
+class StaleReads:
+    """A double of DynamoDB's eventually consistent reads: some items of one customer answer as
+    they were when the double was made (``stale``: their sort key prefixes); consistent reads,
+    and every other item, answer as they are now."""
+
+    def __init__(self, monkeypatch: Any, pk: str, stale: tuple[str, ...] = ("",)) -> None:
+        from loyalty.store.table import Table
+
+        self.pk, self.stale = pk, stale
+        self.snapshot: dict[str, Any] = {}
+        self.freeze()
+        self.stale_reads = 0
+        real_get, real_query, real_batch = Table.get, Table.query, Table.batch_get
+
+        def get(table: Table, pk: str, sk: str, *, consistent: bool = True) -> Any:
+            if consistent or not self._is_stale(pk, sk):
+                return real_get(table, pk, sk, consistent=consistent)
+            self.stale_reads += 1
+            return self.snapshot.get(sk)
+
+        def query(table: Table, pk: str, **kw: Any) -> Any:
+            items, last = real_query(table, pk, **kw)
+            if kw.get("consistent") or kw.get("index") or pk != self.pk:
+                return items, last
+            self.stale_reads += 1
+            low, high = kw.get("sk_between") or (
+                kw.get("sk_prefix") or "",
+                (kw.get("sk_prefix") or "") + "\uffff",
+            )
+            old = [i for sk, i in self.snapshot.items() if low <= sk <= high and self._is_stale(pk, sk)]
+            fresh = [i for i in items if not self._is_stale(pk, i["sk"])]
+            return sorted(fresh + old, key=lambda i: i["sk"]), last
+
+        def batch_get(table: Table, keys: Any, *, consistent: bool = True) -> Any:
+            items = real_batch(table, keys, consistent=consistent)
+            if consistent:
+                return items
+            self.stale_reads += 1
+            fresh = [i for i in items if not self._is_stale(i["pk"], i["sk"])]
+            old = [self.snapshot[sk] for pk, sk in keys if self._is_stale(pk, sk) and sk in self.snapshot]
+            return fresh + old
+
+        monkeypatch.setattr(Table, "get", get)
+        monkeypatch.setattr(Table, "query", query)
+        monkeypatch.setattr(Table, "batch_get", batch_get)
+
+    def freeze(self) -> None:
+        """From now on, stale items answer as they are at this instant."""
+        from loyalty.store.table import Table
+
+        self.snapshot = {i["sk"]: i for i in Table().query_all(self.pk, consistent=True)}
+
+    def _is_stale(self, pk: str, sk: str) -> bool:
+        return pk == self.pk and sk.startswith(self.stale)

@@ -135,6 +135,8 @@ class Book:
         bal.buckets[lot.month] = bal.buckets.get(lot.month, 0) + lot.points
         if bal.channels.get(lot.channel, "") < lot.occurred_at:
             bal.channels[lot.channel] = lot.occurred_at
+        if lot.omni_period:
+            bal.omni_periods = _with_period(bal.omni_periods, lot.omni_period)
         lot.folded = True
         self.folding.add(lot.order_id)
         self._touch(lot)
@@ -276,7 +278,8 @@ class Book:
         if previous is None or previous < lot.occurred_at:
             bal.channels[channel] = lot.occurred_at
         if earning.omni_awarded:
-            bal.omni_periods = sorted({*bal.omni_periods, omni_period(occurred_at)})[-13:]
+            lot.omni_period = omni_period(occurred_at)
+            bal.omni_periods = _with_period(bal.omni_periods, lot.omni_period)
         for refund in waiting:
             self.reverse(order_id, refund)
         self._settle_debt(lot)
@@ -531,6 +534,11 @@ class Book:
 
     def copy(self) -> Book:
         return copy.deepcopy(self)
+
+
+def _with_period(periods: list[str], period: str) -> list[str]:
+    """The months an omnichannel bonus was won in, with ``period`` (the last 13 kept)."""
+    return sorted({*periods, period})[-13:]
 
 
 def _reverse_note(points: int, bonus: int, expired: int, debt: int) -> str:

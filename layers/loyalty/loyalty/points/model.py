@@ -26,6 +26,7 @@ EXPIRING_ENTITY = "points_expiring"
 MERGE_ENTITY = "points_merge"
 RULE_ENTITY = "points_rule"
 JOB_ENTITY = "points_job"
+BONUS_CLAIM_ENTITY = "points_bonus_claim"
 
 EntryKind = Literal["earn", "bonus", "reverse", "redeem", "expire", "adjust", "merge_transfer"]
 LotStatus = Literal["pending", "available", "expired", "reversed"]
@@ -51,6 +52,11 @@ def _keyed(prefix: str) -> Callable[[str], str]:
 
 #: ``PTS#LOT#<order_id>``, ``PTS#EV#<event_id>``, ``PTS#WAIT#<order_id>``, ``PTS#RDM#<redemption_id>``
 lot_sk, dedupe_sk, waiting_sk, redemption_sk = (_keyed(p) for p in ("LOT", "EV", "WAIT", "RDM"))
+
+
+def bonus_claim_sk(kind: str, scope: str) -> str:
+    """``PTS#BONUS#<rule kind>#<scope>``: who won a once-per-scope bonus (a channel, a month)."""
+    return f"PTS#BONUS#{kind}#{scope}"
 
 
 def tier_change_sk(at: datetime) -> str:
@@ -157,6 +163,8 @@ class Lot:
     #: where the lot's own entries sit in the ledger: the balance version that folded it
     entry_version: int = 0
     entry_index: int = 0
+    #: the month whose omnichannel bonus this lot won (a fold records it on the balance)
+    omni_period: str | None = None
 
     @property
     def qualifying(self) -> int:
@@ -195,6 +203,7 @@ class Lot:
             "refund_keys": self.refund_keys,
             "currency": self.currency,
             "origin_customer_id": self.origin_customer_id,
+            "omni_period": self.omni_period,
         }
         for key in _LOT_DEFAULTS:  # absent means zero / none: a lot stays under 1 KB (1 WCU a put)
             if item[key] in (None, 0, "0", []):
@@ -245,6 +254,7 @@ class Lot:
             bonus_parts={k: int(v) for k, v in item.get("bonus_parts", {}).items()},
             entry_version=int(item.get("entry_version", 0)),
             entry_index=int(item.get("entry_index", 0)),
+            omni_period=item.get("omni_period"),
         )
 
     def own_ledger(self) -> list[Entry]:
@@ -293,6 +303,7 @@ _LOT_DEFAULTS = (
     "expired_unclaimed",
     "refund_keys",
     "origin_customer_id",
+    "omni_period",
 )
 
 #: the ledger position of the entries of lots not folded yet: after every committed version

@@ -7,13 +7,13 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from loyalty.customers import customer_pk
 from loyalty.errors import Conflict, InvalidInput, NotFound
-from loyalty.models.events import CancelPayload, OrderPayload, RefundPayload
+from loyalty.models.events import CancelPayload, ChannelEvent, OrderPayload, RefundPayload
 from loyalty.models.merges import CustomerMerged
 from loyalty.points.ledger import Book, Policy, RefundRequest
 from loyalty.points.model import (
@@ -27,7 +27,15 @@ from loyalty.points.model import (
     merge_sk,
     waiting_sk,
 )
-from loyalty.points.rules import DEFAULT_RULES, AccrualRule, PurchaseHistory, RuleKind, compute_earning
+from loyalty.points.rules import (
+    DEFAULT_RULES,
+    AccrualRule,
+    Earning,
+    PurchaseHistory,
+    RuleKind,
+    compute_earning,
+    omni_period,
+)
 from loyalty.points.store import AlreadyApplied, PointsStore, StaleBook
 from loyalty.points.tiers import THRESHOLDS, qualifying_points, review, tier_for, upgrade
 from loyalty.retry import retry
@@ -35,9 +43,11 @@ from loyalty.routing.router import RoutedEvent
 from loyalty.settings import Settings, get_settings
 
 MAX_ATTEMPTS = 30
+#: an outcome of ``_earn``: the earning needs a transaction, and its book was read eventually consistent
+READ_AGAIN = "read_again"
 MERGE_CHUNK = 30
 RULES_TTL_S = 60.0
-#: order-level bonuses decided from the purchase history: an earning awarding one is a transaction
+#: order-level bonuses decided from the purchase history: the order that claims one first wins it
 HISTORY_BONUSES = frozenset({RuleKind.FIRST_CHANNEL_PURCHASE, RuleKind.OMNICHANNEL})
 _REDEMPTION_NS = uuid.UUID("0b6f3f0e-9d0c-4f51-8c2e-51e7d5a1c3aa")
 
@@ -143,29 +153,39 @@ class PointsService:
             return "ignored"
         customer_id = routed.customer_id
         return retry(
-            lambda _: self._apply_once(routed, customer_id),
+            lambda n: self._apply_once(routed, customer_id, consistent=n > 0),
             attempts=MAX_ATTEMPTS,
             on=StaleBook,
             what=f"ledger of {customer_id}",
         )
 
-    def _apply_once(self, routed: RoutedEvent, routed_customer: str) -> str:
-        # the REDIRECT of an absorbed customer is read with the balance (same collection, same
-        # BatchGetItem); a merge committed meanwhile bumps the absorbed balance's version, so the
-        # retry sees the REDIRECT and credits the survivor (a plain earning checks after its put)
+    def _apply_once(self, routed: RoutedEvent, routed_customer: str, *, consistent: bool) -> str:
+        """One attempt; an order's first attempt decides on an eventually consistent read.
+
+        What a stale read can get wrong about a plain earning is caught after the put: the lot's
+        ``attribute_not_exists`` refuses the order twice, the consistent re-read finds a REDIRECT,
+        a waiting refund, debt or a tier reached meanwhile, and the bonus claims decide who wins a
+        history bonus. Anything that commits a book (a transaction) reads it again consistently.
+        """
+        # the REDIRECT of an absorbed customer is read with the book (an order's query of its lots,
+        # a refund's BatchGetItem); a merge committed meanwhile bumps the absorbed balance's version,
+        # so the retry sees the REDIRECT and credits the survivor (a plain earning checks after its put)
         event, payload, now = routed.event, routed.event.payload, self.clock()
         assert isinstance(payload, OrderPayload | RefundPayload | CancelPayload)
         earning = isinstance(payload, OrderPayload)
-        book = self.store.load(routed_customer, now, [payload.order_id], full=earning)
+        consistent = consistent or not earning
+        book = self.store.load(routed_customer, now, [payload.order_id], full=earning, consistent=consistent)
         if book.redirect_to:
             survivor = self.store.resolve(book.redirect_to)
-            book = self.store.load(survivor, now, [payload.order_id], full=earning)
+            book = self.store.load(survivor, now, [payload.order_id], full=earning, consistent=consistent)
         customer_id = book.balance.customer_id
         if isinstance(payload, OrderPayload):
             lot = book.lots.get(payload.order_id)
             if lot is not None and lot.event_id == event.event_id:
                 return "duplicate"  # the order's lot is this event's own record
-            outcome, plain = self._earn(book, routed, payload)
+            outcome, plain = self._earn(book, routed, payload, consistent=consistent)
+            if outcome == READ_AGAIN:
+                return self._apply_once(routed, routed_customer, consistent=True)
             if plain:
                 return self._put_earning(book.lots[payload.order_id], event.event_id)
         else:
@@ -242,14 +262,16 @@ class PointsService:
             src.move_lots_to(dst, [order_id], f"late-{order_id}")
         self.store.commit([src, dst])
 
-    def _earn(self, book: Book, routed: RoutedEvent, order: OrderPayload) -> tuple[str, bool]:
+    def _earn(
+        self, book: Book, routed: RoutedEvent, order: OrderPayload, *, consistent: bool
+    ) -> tuple[str, bool]:
         """The earning in the book; True when the order's new lot alone can record it (``plain``).
 
         Not plain when the balance item must change with it: refunds waiting for the order, debt
-        to settle, a tier to raise (or a review to schedule), or an order-level bonus decided
-        from the purchase history (first purchase in a channel, omnichannel): two such earnings
-        racing must not both award it, and their transactions on the balance's version serialise
-        them.
+        to settle, a tier to raise (or a review to schedule). Such an earning is a transaction on
+        the balance's version, over a book read consistently (``READ_AGAIN`` when it was not).
+        An order-level bonus decided from the purchase history (first purchase in a channel,
+        omnichannel) goes to the order that claims it first (``_claim_history_bonuses``).
         """
         event = routed.event
         if order.order_id in book.lots:
@@ -265,6 +287,15 @@ class PointsService:
             return "unsupported_currency", False
         waiting = book.waiting.get(order.order_id, [])
         debt = book.balance.debt
+        # the tier with every bonus won: losing a claim only lowers the points
+        month = event.occurred_at.isoformat()[:7]
+        points = earning.line_points + earning.bonus_points
+        reached = replace(book.balance, buckets={**book.balance.buckets})
+        reached.buckets[month] = reached.buckets.get(month, 0) + points
+        plain = not (waiting or debt or _tier_due(reached, book.now))
+        if not (plain or consistent):
+            return READ_AGAIN, False
+        earning = self._claim_history_bonuses(book.balance.customer_id, order.order_id, event, earning)
         lot = book.earn(
             event_id=event.event_id,
             channel=event.channel.value,
@@ -276,8 +307,6 @@ class PointsService:
             policy=self.policy,
             waiting=waiting,
         )
-        history_bonus = any(kind in HISTORY_BONUSES for kind, _ in earning.bonuses)
-        plain = not (waiting or debt or history_bonus or _tier_due(book.balance, book.now))
         pk = customer_pk(book.balance.customer_id)
         if waiting:
             book.deletes.append((pk, waiting_sk(order.order_id)))
@@ -285,6 +314,26 @@ class PointsService:
         if change:
             book.puts.append((change, True))
         return "earned", plain and lot is not None
+
+    def _claim_history_bonuses(
+        self, customer_id: str, order_id: str, event: ChannelEvent, earning: Earning
+    ) -> Earning:
+        """The earning without the history bonuses another order of the customer claimed first.
+
+        One claim item per bonus kind and scope (the channel of a first purchase, the month of an
+        omnichannel bonus), put only if absent: of racing orders that each saw the bonus as due,
+        exactly one keeps it, with or without a transaction on the balance.
+        """
+        won: dict[RuleKind, bool] = {}
+        for kind, _ in earning.bonuses:
+            if kind in HISTORY_BONUSES and kind not in won:
+                scope = (
+                    event.channel.value
+                    if kind is RuleKind.FIRST_CHANNEL_PURCHASE
+                    else omni_period(event.occurred_at)
+                )
+                won[kind] = self.store.claim_bonus(customer_id, kind.value, scope, order_id, self.clock())
+        return replace(earning, bonuses=[(k, part) for k, part in earning.bonuses if won.get(k, True)])
 
     def _refund(self, book: Book, routed: RoutedEvent, payload: RefundPayload | CancelPayload) -> str:
         event = routed.event

@@ -18,10 +18,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from loyalty import customers
-from loyalty.customers import customer_pk, profile_key, redirect_key
+from loyalty.customers import REDIRECT_SK, customer_pk, profile_key, redirect_key
 from loyalty.errors import Conflict, InvalidInput, NotFound, TransientError
 from loyalty.points.ledger import Book, RefundRequest, StaleBook
 from loyalty.points.model import (
+    BONUS_CLAIM_ENTITY,
     DEDUPE_ENTITY,
     JOB_ENTITY,
     LOT_ENTITY,
@@ -33,6 +34,7 @@ from loyalty.points.model import (
     Entry,
     Lot,
     balance_sk,
+    bonus_claim_sk,
     day_shard_key,
     dedupe_sk,
     entry_sk,
@@ -55,6 +57,11 @@ __all__ = ["AlreadyApplied", "PointsStore", "StaleBook"]
 MAX_ACTIONS = 100
 SNAPSHOT_ATTEMPTS = 10
 SEEDED_SK = "SEEDED"
+#: sort keys from the first lot to the REDIRECT, in one query of the customer's collection: every
+#: ``PTS#LOT#``, then ``PTS#MERGE#`` / ``PTS#RDM#`` / ``PTS#TIER#`` (read, not used), every
+#: ``PTS#WAIT#`` and ``REDIRECT``; one read unit per 4 KB of them, where a BatchGetItem costs a
+#: unit per key, found or not (the balance sorts before the entries: it stays a GetItem)
+BOOK_RANGE = (lot_sk(""), REDIRECT_SK)
 
 
 class AlreadyApplied(Exception):
@@ -94,35 +101,43 @@ class PointsStore:
         return self.table.get(*profile_key(customer_id), consistent=False) is not None
 
     # -- books ----------------------------------------------------------------------------------
-    def _lots(self, customer_id: str) -> list[Lot]:
-        items = self.table.query_all(customer_pk(customer_id), sk_prefix="PTS#LOT#", consistent=True)
+    def _lots(self, customer_id: str, consistent: bool = True) -> list[Lot]:
+        items = self.table.query_all(customer_pk(customer_id), sk_prefix="PTS#LOT#", consistent=consistent)
         return [Lot.from_item(i) for i in items]
 
     def load(
-        self, customer_id: str, now: datetime, order_ids: list[str] | None = None, *, full: bool = False
+        self,
+        customer_id: str,
+        now: datetime,
+        order_ids: list[str] | None = None,
+        *,
+        full: bool = False,
+        consistent: bool = True,
     ) -> Book:
         """A customer's book: the balance and the given lots (``full``: every lot, read at once).
 
         Lots written by a plain put and not folded yet are folded into the book's balance as they
-        load (``Book.fold``); a commit of the book writes them folded.
+        load (``Book.fold``); a commit of the book writes them folded. ``consistent=False`` reads
+        at half the units, items possibly stale and from different instants: only for deciding a
+        plain earning, never for a book that is committed (``PointsService._apply_once``).
         """
         pk = customer_pk(customer_id)
-        keys = [(pk, balance_sk()), redirect_key(customer_id)]
-        for order_id in order_ids or []:
-            keys += [(pk, waiting_sk(order_id))] + ([] if full else [(pk, lot_sk(order_id))])
-        items = (
-            self.table.batch_get(keys)
-            if order_ids or full
-            else [i for i in [self.table.get(pk, balance_sk())] if i]
-        )
+        if order_ids and not full:
+            keys = [(pk, balance_sk()), redirect_key(customer_id)]
+            for order_id in order_ids:
+                keys += [(pk, waiting_sk(order_id)), (pk, lot_sk(order_id))]
+            items = self.table.batch_get(keys, consistent=consistent)
+        else:
+            items = [i for i in [self.table.get(pk, balance_sk(), consistent=consistent)] if i]
+        if full:  # one query: every lot, the waiting refunds and the REDIRECT (``BOOK_RANGE``)
+            items += self.table.query_all(pk, sk_between=BOOK_RANGE, consistent=consistent)
         balance_item = next((i for i in items if i["sk"] == balance_sk()), None)
-        got = [Lot.from_item(i) for i in items if i["entity"] == LOT_ENTITY]
-        lots = self._lots(customer_id) if full else got
+        lots = [Lot.from_item(i) for i in items if i.get("entity") == LOT_ENTITY]
         balance = Balance.from_item(balance_item) if balance_item else Balance(customer_id=customer_id)
         more = None if full else lambda: self._lots(customer_id)
         book = Book(balance, lots, now, more, exists=balance_item is not None)
         for item in items:
-            if item["entity"] == WAITING_ENTITY:
+            if item.get("entity") == WAITING_ENTITY and item["order_id"] in (order_ids or []):
                 book.waiting[item["order_id"]] = self._refunds_of(item)
         book.redirect_to = customers.survivor_named(items)
         return book
@@ -133,6 +148,24 @@ class PointsStore:
     def put_lot(self, lot: Lot) -> bool:
         """An earning as ONE plain write: the lot, not folded, put only if the order has none."""
         return self.table.put_new(replace(lot, folded=False).to_item())
+
+    def claim_bonus(self, customer_id: str, kind: str, scope: str, order_id: str, at: datetime) -> bool:
+        """Whether ``order_id`` wins the bonus of ``kind`` once per ``scope`` (put only if absent).
+
+        The claim names its order, so a redelivery of the winning order (or a retry) wins again.
+        """
+        item = {
+            "pk": customer_pk(customer_id),
+            "sk": bonus_claim_sk(kind, scope),
+            "entity": BONUS_CLAIM_ENTITY,
+            "customer_id": customer_id,
+            "order_id": order_id,
+            "at": at.isoformat(),
+        }
+        if self.table.put_new(item):
+            return True
+        found = self.table.get(item["pk"], item["sk"])
+        return found is not None and found.get("order_id") == order_id
 
     def lot(self, customer_id: str, order_id: str) -> Lot | None:
         item = self.table.get(customer_pk(customer_id), lot_sk(order_id))

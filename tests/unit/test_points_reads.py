@@ -26,7 +26,8 @@ from loyalty.models.events import Channel
 from loyalty.points.service import PointsService
 from loyalty.store import table as table_module
 from loyalty.store.table import Capacity
-from tests.support.points import Clock, StaleReads, points_service, refund_event
+from tests.support.points import Clock, points_service, refund_event
+from tests.support.stale import StaleReads
 from tests.unit.test_points_fold import MATURED, NOW, _items, _lot, _order
 from tests.unit.test_points_ledger import assert_invariant, purge
 
@@ -74,7 +75,7 @@ def test_an_order_that_read_before_another_won_the_bonus_loses_its_claim(
 ) -> None:
     # Given a web customer, and reads that still answer as before their first in-store order
     svc.apply(_order("c_b2", "W-0", 10))
-    stale = StaleReads(monkeypatch, customer_pk("c_b2"))
+    stale = StaleReads.partition(monkeypatch, customer_pk("c_b2"))
     assert svc.apply(_order("c_b2", "P-1", 10, channel=Channel.POS)) == "earned"
     # When a second in-store order decides on that view (the bonuses look due to it too)
     assert svc.apply(_order("c_b2", "P-2", 10, channel=Channel.POS)) == "earned"
@@ -102,7 +103,7 @@ def test_an_earning_that_needs_a_transaction_reads_its_book_again_consistently(
 ) -> None:
     # Given an available lot not folded yet, and reads of lots that still answer so
     svc.apply(_order("c_s1", "P-0", 100, channel=Channel.POS, occurred_at=MATURED))
-    stale = StaleReads(monkeypatch, customer_pk("c_s1"), stale=("PTS#LOT#",))
+    stale = StaleReads.partition(monkeypatch, customer_pk("c_s1"), ("PTS#LOT#",))
     # (a redemption folds the lot into the balance meanwhile: the balance reads fresh)
     svc.redeem("c_s1", 10, "k1", "pos", None)
     assert _lot("c_s1", "P-0")["folded"] is True
@@ -117,7 +118,7 @@ def test_an_earning_that_needs_a_transaction_reads_its_book_again_consistently(
 def test_a_refund_reads_its_book_consistently(svc: PointsService, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given an order, and reads of lots that still answer as before its refund
     svc.apply(_order("c_s2", "W-1", 40))
-    stale = StaleReads(monkeypatch, customer_pk("c_s2"), stale=("PTS#LOT#",))
+    stale = StaleReads.partition(monkeypatch, customer_pk("c_s2"), ("PTS#LOT#",))
     refund = refund_event("c_s2", "W-1", "R-1", [("1", "SKU-A", 1)], occurred_at=NOW)
     assert svc.apply(refund) == "reversed"
     # When the same refund arrives again under another event id (the dedupe record cannot see it)
@@ -133,7 +134,7 @@ def test_a_stale_read_missing_a_waiting_refund_or_the_lot_is_caught_after_the_pu
 ) -> None:
     # Given a customer with an order, and reads that answer as before what follows
     svc.apply(_order("c_s3", "W-0", 10))
-    stale = StaleReads(monkeypatch, customer_pk("c_s3"))
+    stale = StaleReads.partition(monkeypatch, customer_pk("c_s3"))
     # When a refund arrives before its order (it waits), then the order, deciding on the stale view
     refund = refund_event("c_s3", "W-1", "R-1", [("1", "SKU-A", 1)], occurred_at=NOW)
     assert svc.apply(refund) == "refund_waiting_for_order"
@@ -174,7 +175,7 @@ def test_the_ledger_holds_and_each_bonus_goes_once_under_stale_reads(
     orders: list[Any] = []
     try:
         with pytest.MonkeyPatch.context() as patch:
-            reads = StaleReads(patch, customer_pk(customer), stale=stale)
+            reads = StaleReads.partition(patch, customer_pk(customer), stale)
             for n, (kind, value, channel) in enumerate(steps):
                 if kind == "order":
                     orders.append(

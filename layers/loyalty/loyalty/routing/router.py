@@ -87,7 +87,9 @@ def apply_each[T](items: Iterable[T], apply: Callable[[T], object]) -> DomainErr
         try:
             apply(item)
         except (DomainError, TransientError) as err:
-            logger.warning("item of a message failed", extra={"position": position, "why": str(err)})
+            event_id = item.event.event_id if isinstance(item, RoutedEvent) else None
+            extra = {"position": position, "event_id": event_id, "why": str(err)}
+            logger.warning("item of a message failed", extra=extra)
             error = error or err
     return error
 

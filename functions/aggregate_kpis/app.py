@@ -12,7 +12,7 @@ from loyalty.analytics.kpis import Kpis
 from loyalty.errors import TransientError
 from loyalty.observability import logger, metrics
 from loyalty.queue import kind_of
-from loyalty.routing.router import BUNDLE_TYPE, RoutedBundle, RoutedEvent
+from loyalty.routing.router import RoutedEvent, routed_events
 from loyalty.settings import requires
 
 
@@ -25,10 +25,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dic
     batch: list[RoutedEvent] = []
     for record in event["Records"]:
         try:
-            if kind_of(record) == BUNDLE_TYPE:  # several routed events in one message
-                batch.extend(RoutedBundle.model_validate_json(record["body"]).events)
-            else:
-                batch.append(RoutedEvent.model_validate_json(record["body"]))
+            batch.extend(routed_events(record["body"], kind_of(record)))  # a bundle's, or a lone event
             ids.append(record["messageId"])
         except ValidationError as err:  # malformed: fails alone -> retried -> DLQ
             logger.warning("malformed message", extra={"message_id": record["messageId"], "error": str(err)})

@@ -10,12 +10,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.errors import DomainError, TransientError
 from loyalty.models.merges import CustomerMerged
 from loyalty.observability import logger, metrics
 from loyalty.points.service import PointsService
 from loyalty.queue import kind_of
-from loyalty.routing.router import BUNDLE_TYPE, RoutedBundle, RoutedEvent
+from loyalty.routing.router import RoutedEvent, apply_each, routed_events
 from loyalty.settings import requires
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -29,23 +28,18 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric("PointsLedgersMerged", MetricUnit.Count, outcomes.count(merged.kind))
         logger.info("points merge applied", extra={"merge_id": merged.merge_id, "outcomes": outcomes})
         return
-    if kind_of(record) == BUNDLE_TYPE:  # several events: each applied (once), the first error raised
-        events = RoutedBundle.model_validate_json(record.body).events
-    else:
-        events = [RoutedEvent.model_validate_json(record.body)]  # malformed: fails -> retried -> DLQ
-    service, error = PointsService(), None
-    for routed in events:
-        try:
-            outcome = service.apply(routed)
-        except (DomainError, TransientError) as err:  # the rest of the bundle still goes; raised below
-            logger.warning("points event failed", extra={"event_id": routed.event.event_id, "why": str(err)})
-            error = error or err
-            continue
+    events = routed_events(record.body, kind_of(record))  # malformed: fails -> retried -> DLQ
+    service = PointsService()
+
+    def apply(routed: RoutedEvent) -> None:
+        outcome = service.apply(routed)
         metrics.add_metric(f"Points_{outcome}", MetricUnit.Count, 1)
         logger.info(
             "points event applied",
             extra={"event_id": routed.event.event_id, "type": routed.event.type.value, "outcome": outcome},
         )
+
+    error = apply_each(events, apply)  # each applied (once); the rest still go; the first error raised
     if error is not None:
         raise error
 

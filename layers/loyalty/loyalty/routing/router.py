@@ -13,16 +13,18 @@ never attributed, so analytics takes them at the recorded stage.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from loyalty.errors import DomainError, TransientError
 from loyalty.eventlog.store import ENTITY
 from loyalty.models.events import ChannelEvent, EventType
 from loyalty.models.merges import MERGE_ENTITY, CustomerMerged
 from loyalty.models.reservations import ACTIVE_STATUSES, RESERVATION_ENTITY, ReservationLapsed
+from loyalty.observability import logger
 from loyalty.settings import Settings
 
 Stage = Literal["recorded", "attributed"]
@@ -57,12 +59,39 @@ BUNDLE_SIZE = 10
 
 
 class RoutedBundle(BaseModel):
-    """Several routed events of one stream batch in one message, for a concern that applies each
-    one idempotently (points, analytics): fewer messages, so fewer sends and polls."""
+    """Several routed events of one stream batch in one message, in the batch's order, for a
+    concern that applies each one idempotently: fewer messages, so fewer sends and polls."""
 
     model_config = ConfigDict(defer_build=True)
 
     events: list[RoutedEvent]
+
+
+def routed_events(body: str, kind: str | None) -> list[RoutedEvent]:
+    """The routed events a concern-queue message carries: a bundle's, or the lone event.
+
+    Malformed: raises (pydantic's ValidationError, a ValueError)."""
+    if kind == BUNDLE_TYPE:
+        return RoutedBundle.model_validate_json(body).events
+    return [RoutedEvent.model_validate_json(body)]
+
+
+def apply_each[T](items: Iterable[T], apply: Callable[[T], object]) -> DomainError | TransientError | None:
+    """Apply every item of one message in order, each idempotently; the first error, if any.
+
+    An item that fails does not stop the others; the caller then fails the record (raises the
+    error), so the message is redelivered whole and its applied items are no-ops (poison ends in
+    the DLQ with its bundle)."""
+    error: DomainError | TransientError | None = None
+    for position, item in enumerate(items):
+        try:
+            apply(item)
+        except (DomainError, TransientError) as err:
+            event_id = item.event.event_id if isinstance(item, RoutedEvent) else None
+            extra = {"position": position, "event_id": event_id, "why": str(err)}
+            logger.warning("item of a message failed", extra=extra)
+            error = error or err
+    return error
 
 
 @dataclass(frozen=True)
@@ -74,8 +103,18 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("identity", "identity_queue_url", lambda stage, e: stage == "recorded" and bool(e.identifiers)),
-    Route("stock", "stock_queue_url", lambda stage, e: stage == "recorded" and e.type in STOCK_TYPES),
+    Route(
+        "identity",
+        "identity_queue_url",
+        lambda stage, e: stage == "recorded" and bool(e.identifiers),
+        bundles=True,
+    ),
+    Route(
+        "stock",
+        "stock_queue_url",
+        lambda stage, e: stage == "recorded" and e.type in STOCK_TYPES,
+        bundles=True,
+    ),
     Route(
         "points",
         "points_queue_url",

@@ -48,8 +48,10 @@ def route_records(changes: Sequence[tuple[Image, Image]]) -> Routing:
     """Route a batch of records (images already deserialised), grouped per destination queue.
 
     Each queue gets ``SendMessageBatch`` requests of up to ten messages (instead of one
-    ``SendMessage`` per message); a queue whose consumer takes bundles (points, analytics) gets
-    the batch's routed events ``BUNDLE_SIZE`` to a message (a lone event goes as itself). A
+    ``SendMessage`` per message); a queue whose consumer takes bundles (identity, stock, points,
+    analytics: every concern's but notify_feedback's) gets the batch's routed events
+    ``BUNDLE_SIZE`` to a message, in the batch's order (a lone event goes as itself, as do the
+    stock queue's lapsed reservations and the points queue's merges). A
     record is reported failed when it could not be planned or when any message carrying it was
     not taken; it is retried whole, and consumers are idempotent by event id, so what did go
     through is applied once.

@@ -43,7 +43,7 @@ from loyalty.models.events import (
 )
 from loyalty.models.reservations import ACTIVE_STATUSES, LAPSED_KIND, ReservationLapsed
 from loyalty.observability import logger
-from loyalty.routing.router import RoutedEvent
+from loyalty.routing.router import RoutedEvent, apply_each, routed_events
 from loyalty.settings import Settings, get_settings
 from loyalty.stock import model
 from loyalty.stock.model import ONLINE, LocationStock
@@ -68,22 +68,27 @@ def online_locations(settings: Settings) -> list[str]:
     return [loc.strip() for loc in settings.online_locations.split(",") if loc.strip()]
 
 
-def parse_message(body: str, kind: str | None) -> StockMessage:
-    """A stock-queue message by its envelope ``type``: a lapsed reservation, or a routed event."""
+def parse_message(body: str, kind: str | None) -> list[StockMessage]:
+    """A stock-queue message's contents by its envelope ``type``: a lapsed reservation, or the
+    routed events of a bundle or a lone event (in order). Malformed: raises (a ValueError)."""
     if kind == LAPSED_KIND:
-        return ReservationLapsed.model_validate_json(body)
-    return RoutedEvent.model_validate_json(body)
+        return [ReservationLapsed.model_validate_json(body)]
+    return list(routed_events(body, kind))
 
 
-def _skus_of(message: StockMessage) -> list[str]:
-    if isinstance(message, ReservationLapsed):
-        return [message.sku]
-    payload = message.event.payload
-    if isinstance(payload, OrderPayload | RefundPayload):
-        return [line.sku for line in payload.lines]
-    if isinstance(payload, StockPayload):
-        return [payload.sku]
-    return []
+def _skus_of(messages: list[StockMessage]) -> list[str]:
+    """Every SKU the contents of one message name (each event of a bundle)."""
+    skus: list[str] = []
+    for message in messages:
+        if isinstance(message, ReservationLapsed):
+            skus.append(message.sku)
+            continue
+        payload = message.event.payload
+        if isinstance(payload, OrderPayload | RefundPayload):
+            skus.extend(line.sku for line in payload.lines)
+        elif isinstance(payload, StockPayload):
+            skus.append(payload.sku)
+    return skus
 
 
 class ReservationRequest(BaseModel):
@@ -171,7 +176,7 @@ class StockService:
         self.settings = settings or get_settings()
         self.store = store or StockStore(move_retention_days=self.settings.stock_move_retention_days)
         self.clock: Clock = clock or _now
-        self._parsed: dict[tuple[str, str | None], StockMessage] = {}
+        self._parsed: dict[tuple[str, str | None], list[StockMessage]] = {}
         self._deferred: Touched | None = None
 
     def active_shards(self, sku: str) -> int:
@@ -189,11 +194,11 @@ class StockService:
         skus: list[str] = []
         for body, kind in messages:
             try:
-                message = parse_message(body, kind)
+                parsed = parse_message(body, kind)
             except ValueError:
                 continue
-            self._parsed[(body, kind)] = message
-            skus.extend(_skus_of(message))
+            self._parsed[(body, kind)] = parsed
+            skus.extend(_skus_of(parsed))
         self.store.prefetch_configs(skus)
         self._deferred = set()
         yield self
@@ -203,19 +208,31 @@ class StockService:
     def apply(self, body: str, kind: str | None = None) -> Touched:
         """Apply one stock-queue message exactly once; the (sku, location) pairs it touched.
 
-        Signals follow at once, or at the end of the batch inside ``batch()``. Malformed: raises.
+        A bundle's events are applied in order, each exactly once; one that fails lets the others
+        apply, then its error is raised (the message is redelivered whole). Signals of what was
+        applied follow at once, or at the end of the batch inside ``batch()``. Malformed: raises.
         """
-        message = self._parsed.pop((body, kind), None) or parse_message(body, kind)
-        if isinstance(message, ReservationLapsed):
-            released = self.store.release_removed(message.to_item())
-            touched = {(message.sku, message.location_id)} if released else set()
-        else:
-            touched = self.apply_event(message.event)
+        parsed = self._parsed.pop((body, kind), None)
+        messages = parse_message(body, kind) if parsed is None else parsed
+        touched: Touched = set()
+
+        def one(message: StockMessage) -> None:
+            touched.update(self._apply_one(message))
+
+        error = apply_each(messages, one)
         if self._deferred is None:
             self.evaluate_signals(touched)
         else:
             self._deferred |= touched
+        if error is not None:
+            raise error
         return touched
+
+    def _apply_one(self, message: StockMessage) -> Touched:
+        if isinstance(message, ReservationLapsed):
+            released = self.store.release_removed(message.to_item())
+            return {(message.sku, message.location_id)} if released else set()
+        return self.apply_event(message.event)
 
     def apply_event(self, event: ChannelEvent) -> Touched:
         """Apply a canonical event's stock effect exactly once; the (sku, location) pairs touched."""

@@ -19,6 +19,19 @@ wall time of ``app`` by ``-X importtime``. Ratios are the median over runs of ea
 the floor's sample taken just before it (``x_floor``: init, ``x_floor_first_use``: init + first
 invocation; on a shared, loaded machine CPU time barely moves while wall time doubles).
 Quick mode (CI) takes 1 sample of each function, full mode (``--full``) 7.
+
+CPU time on a shared machine moves by a third between two samples of the same import.
+``--instructions`` (not in CI: it needs valgrind, about 3 minutes on 2 cores) counts instead the
+instructions ``import app`` executes (valgrind's cachegrind, the interpreter's start-up taken
+out), for the floor, the libraries' floors and every function: one run, the same figure each time.
+
+The libraries' floors (``LIBRARIES``): the floor plus what the brief requires of a function of
+each trigger beyond it, with one model and one handler of our own: pydantic (a scheduled job's
+settings), plus Powertools' batch utility (a queue or stream consumer), or plus Powertools' HTTP
+resolver with validation on (an API). Each is measured like a function, next to a floor sample
+(``libraries``: their ``x_floor``), 3 times per run. Every function is also set against the
+floor of its trigger (``x_libraries``, ``own_cpu_ms``: what its own code adds). A libraries' floor
+over the budget (``libraries_over_budget``) is a floor no function of that trigger can go under.
 """
 
 from __future__ import annotations
@@ -51,6 +64,14 @@ HEAVY = (
 )
 BUDGET = 1.25
 EVENTS = ROOT / "events"
+#: the libraries' floor of each trigger: its code directory and its first event (``events/``)
+LIBRARIES = {
+    "pydantic": ("bench/hello_pydantic/", "schedule/points_job.json"),
+    "batch": ("bench/hello_batch/", "sqs/apply_points.json"),
+    "api": ("bench/hello_api/", "api/points_get.json"),
+}
+#: a function's libraries' floor, by the type of its template events
+TRIGGER_LIBRARIES = {"HttpApi": "api", "SQS": "batch", "DynamoDB": "batch", "ScheduleV2": "pydantic"}
 #: the staff pool of the sample events under ``events/api`` (the functions' STAFF_ISSUER here)
 SAMPLE_STAFF_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_SAMPLESTAFF"
 #: each code directory's first invocation: an event of ``events/`` its trigger delivers
@@ -217,9 +238,15 @@ def environments(url: str, functions: dict[str, Any]) -> dict[str, dict[str, str
     return envs
 
 
+def libraries_of(fn: dict[str, Any]) -> str:
+    """The libraries' floor of a function: that of its trigger (an API's when it has several)."""
+    kinds = {TRIGGER_LIBRARIES[e["Type"]] for e in fn["Properties"].get("Events", {}).values()}
+    return next(name for name in ("api", "batch", "pydantic") if name in kinds)
+
+
 def first_event(uri: str) -> Any:
     """The representative event of ``uri``; webhook deliveries signed again with the local secret."""
-    name = FIRST_EVENTS[uri]
+    name = {**FIRST_EVENTS, **dict(LIBRARIES.values())}[uri]
     event = json.loads((EVENTS / name).read_text())
     if name.startswith("api/webhook_"):
         from devstack.sign_events import api_event, provider_headers
@@ -232,26 +259,40 @@ def first_event(uri: str) -> Any:
 
 def _measure(
     runs: int, functions: dict[str, Any], by_code: dict[str, str]
-) -> tuple[list[Sample], list[Sample], dict[str, list[Sample]]]:
-    """Floor, baseline and function samples, a floor sample next to each function's."""
+) -> tuple[list[Sample], list[Sample], dict[str, list[Sample]], dict[str, list[tuple[Sample, Sample]]]]:
+    """Floor, baseline, function and libraries' floor samples, a floor sample next to each of the
+    others (the libraries' floors: 3 per run, at its start, middle and end, with their floor's)."""
     code = sorted(by_code)
     floor_dir, baseline_dir = ROOT / "bench" / "hello_floor", ROOT / "bench" / "hello_powertools"
-    for path in (ROOT / "layers" / "loyalty", floor_dir, baseline_dir, *(ROOT / uri for uri in code)):
+    library_dirs = [ROOT / uri for uri, _ in LIBRARIES.values()]
+    function_dirs = [ROOT / uri for uri in code]
+    for path in (ROOT / "layers" / "loyalty", floor_dir, baseline_dir, *library_dirs, *function_dirs):
         compileall.compile_dir(path, quiet=1)  # a deployed package ships its bytecode
     floors: list[Sample] = []
     baselines: list[Sample] = []
     samples: dict[str, list[Sample]] = {uri: [] for uri in code}
+    libraries: dict[str, list[tuple[Sample, Sample]]] = {name: [] for name in LIBRARIES}
+
+    def sample_libraries(envs: dict[str, dict[str, str]]) -> None:
+        for name, (uri, _) in LIBRARIES.items():
+            floor = sample(floor_dir, envs["floor"], {})
+            libraries[name].append((sample(ROOT / uri, envs["floor"], first_event(uri)), floor))
+
     with emulator() as url:
         for k in range(runs):
             envs = environments(url, functions)
             events = {uri: first_event(uri) for uri in code}
             if k == 0:  # warm the OS's file cache for the site-packages both sides import
                 sample(floor_dir, envs["floor"], {})
-            for uri in code:
+            sample_libraries(envs)
+            for j, uri in enumerate(code):
                 floors.append(sample(floor_dir, envs["floor"], {}))
                 samples[uri].append(sample(ROOT / uri, envs[by_code[uri]], events[uri]))
+                if j == len(code) // 2:
+                    sample_libraries(envs)
+            sample_libraries(envs)
             baselines.append(sample(baseline_dir, envs["floor"], {}))
-    return floors, baselines, samples
+    return floors, baselines, samples, libraries
 
 
 def _ratios(floors: list[Sample], samples: dict[str, list[Sample]]) -> dict[str, dict[str, float]]:
@@ -277,14 +318,25 @@ def main(quick: bool = True) -> dict[str, Any]:
     missing = sorted(set(by_code) - set(FIRST_EVENTS))
     assert not missing, f"no first event for {missing}"
     started = time.perf_counter()
-    floors, baselines, samples = _measure(runs, functions, by_code)
+    floors, baselines, samples, library_samples = _measure(runs, functions, by_code)
     floor = summary(floors)
+    libraries: dict[str, dict[str, Any]] = {}
+    for name, pairs in library_samples.items():
+        libraries[name] = {
+            "code": LIBRARIES[name][0],
+            "first_event": LIBRARIES[name][1],
+            **summary([s for s, _ in pairs]),
+            "x_floor": round(statistics.median(s.cpu / f.cpu for s, f in pairs), 2),
+            "x_floor_first_use": round(statistics.median(s.cold / f.cold for s, f in pairs), 2),
+        }
     out: dict[str, Any] = {
         "floor_boto3_logger": floor,
         "floor_cpu_samples_ms": sorted(round(s.cpu, 1) for s in floors),
         "floor_cold_cpu_samples_ms": sorted(round(s.cold, 1) for s in floors),
         "baseline_powertools_hello": summary(baselines),
         "budget_x_floor": BUDGET,
+        "libraries": libraries,
+        "libraries_over_budget": sorted(k for k, v in libraries.items() if v["x_floor"] > BUDGET),
         "samples_per_function": runs,
         "first_events": {logical: FIRST_EVENTS[uri] for uri, logical in sorted(by_code.items())},
         "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
@@ -296,6 +348,11 @@ def main(quick: bool = True) -> dict[str, Any]:
         uri = str(fn["Properties"]["CodeUri"])
         row = {**summary(samples[uri]), **ratios[uri]}
         row["x_floor_median_cpu"] = round(row["cpu_ms"] / floor["cpu_ms"], 2)
+        lib = libraries[libraries_of(fn)]
+        row["libraries"] = libraries_of(fn)
+        row["x_libraries"] = round(row["cpu_ms"] / lib["cpu_ms"], 2)
+        row["x_libraries_first_use"] = round(row["cold_cpu_ms"] / lib["cold_cpu_ms"], 2)
+        row["own_cpu_ms"] = round(row["cpu_ms"] - lib["cpu_ms"], 1)
         out["functions"][logical] = row
     out["over_budget"] = sorted(k for k, v in out["functions"].items() if v["x_floor"] > BUDGET)
     out["over_budget_first_use"] = sorted(
@@ -305,8 +362,90 @@ def main(quick: bool = True) -> dict[str, Any]:
     return out
 
 
+_IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def instructions(code_dir: Path, env: dict[str, str], statement: str = "import app") -> int:
+    """The instructions ``statement`` executes in a fresh interpreter from ``code_dir`` (cachegrind)."""
+    child = {
+        **os.environ,
+        **env,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "loyalty"), str(code_dir)]),
+    }
+    for name in ("POWERTOOLS_TRACE_DISABLED", "PYTHONDONTWRITEBYTECODE"):
+        child.pop(name, None)
+    valgrind = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+    proc = subprocess.run(  # noqa: S603 - valgrind on this interpreter, a constant statement
+        [*valgrind, sys.executable, "-c", statement],
+        env=child,
+        cwd=code_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = _IREFS.search(proc.stderr)
+    if proc.returncode or not found:
+        raise RuntimeError(f"{code_dir}: {proc.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main_instructions() -> dict[str, Any]:
+    """Init in millions of instructions: floor, libraries' floors, functions (see the docstring)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    functions = resources_of(load(), "AWS::Serverless::Function")
+    by_code: dict[str, str] = {}
+    for logical, fn in sorted(functions.items()):
+        by_code.setdefault(str(fn["Properties"]["CodeUri"]), logical)
+    floor_dir = ROOT / "bench" / "hello_floor"
+    for path in (ROOT / "layers" / "loyalty", ROOT / "bench", *(ROOT / uri for uri in by_code)):
+        compileall.compile_dir(path, quiet=1)
+    with emulator() as url:
+        envs = environments(url, functions)
+        jobs = {
+            "start-up": (floor_dir, envs["floor"], "pass"),
+            "floor": (floor_dir, envs["floor"], "import app"),
+            **{
+                f"libraries:{k}": (ROOT / uri, envs["floor"], "import app")
+                for k, (uri, _) in LIBRARIES.items()
+            },
+            **{uri: (ROOT / uri, envs[logical], "import app") for uri, logical in by_code.items()},
+        }
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            counted = dict(zip(jobs, pool.map(lambda job: instructions(*job), jobs.values()), strict=True))
+    start = counted.pop("start-up")
+    mega = {k: round((v - start) / 1e6) for k, v in counted.items()}
+    floor = mega["floor"]
+    libraries = {
+        k: {"minstr": mega[f"libraries:{k}"], "x_floor": round(mega[f"libraries:{k}"] / floor, 2)}
+        for k in LIBRARIES
+    }
+    rows: dict[str, dict[str, Any]] = {}
+    for logical, fn in sorted(functions.items()):
+        own, lib = mega[str(fn["Properties"]["CodeUri"])], libraries_of(fn)
+        rows[logical] = {
+            "minstr": own,
+            "x_floor": round(own / floor, 2),
+            "libraries": lib,
+            "x_libraries": round(own / libraries[lib]["minstr"], 2),
+        }
+    return {
+        "unit": "millions of instructions of `import app`, the interpreter's start-up taken out",
+        "start_up_minstr": round(start / 1e6),
+        "floor_minstr": floor,
+        "budget_x_floor": BUDGET,
+        "libraries": libraries,
+        "libraries_over_budget": sorted(k for k, v in libraries.items() if v["x_floor"] > BUDGET),
+        "functions": rows,
+        "over_budget": sorted(k for k, v in rows.items() if v["x_floor"] > BUDGET),
+    }
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT / "layers" / "loyalty"))  # the webhook's signing helpers (devstack)
     parser = argparse.ArgumentParser(description="cold starts (init, init + first use) against the floor")
     parser.add_argument("--full", action="store_true", help="7 samples per function (default: 1)")
-    print(json.dumps(main(quick=not parser.parse_args().full), indent=2))
+    parser.add_argument("--instructions", action="store_true", help="init in instructions (valgrind)")
+    args = parser.parse_args()
+    figures = main_instructions() if args.instructions else main(quick=not args.full)
+    print(json.dumps(figures, indent=2))

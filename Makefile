@@ -50,6 +50,7 @@ sam-validate: $(SAMVENV)/.installed
 
 sam-build: $(SAMVENV)/.installed $(BIN)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(SAMVENV)/bin/sam build --cached
+	$(BIN)/python -m devstack.check_layer .aws-sam/build/LoyaltyLayer
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run_all

@@ -6,8 +6,11 @@ is checked on small layers made to be right or wrong in one way each.
 
 from __future__ import annotations
 
+import os
 import py_compile
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,41 @@ def test_every_layer_is_built_by_its_makefile_with_bytecode() -> None:
         assert "--invalidation-mode unchecked-hash" in makefile
         assert "_aarch64" in makefile
         assert "--only-binary=:all:" in makefile
+
+
+#: import names of what the development virtualenv holds and the layer does not (requirements-dev.txt,
+#: moto[server]'s own dependencies): a function that needs one of them breaks in Lambda only
+NOT_IN_THE_LAYER = (
+    "aws_xray_sdk",
+    "moto",
+    "yaml",
+    "requests",
+    "pytest",
+    "hypothesis",
+    "croniter",
+    "standardwebhooks",
+    "jwt",
+    "playwright",
+    "samtranslator",
+    "flask",
+    "werkzeug",
+    "devstack",
+)
+CODE_DIRS = sorted(
+    {str(fn["Properties"]["CodeUri"]) for fn in resources_of(load(), "AWS::Serverless::Function").values()}
+)
+
+
+@pytest.mark.parametrize("code", CODE_DIRS)
+def test_every_function_imports_with_what_the_layer_ships(code: str) -> None:
+    blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in NOT_IN_THE_LAYER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "loyalty"), str(ROOT / code)])}
+    proc = subprocess.run(  # noqa: S603 - this interpreter, a constant statement
+        [sys.executable, "-c", f"import sys; {blocked}; import app"],
+        cwd=ROOT / code,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

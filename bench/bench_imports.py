@@ -21,9 +21,10 @@ invocation; on a shared, loaded machine CPU time barely moves while wall time do
 Quick mode (CI) takes 1 sample of each function, full mode (``--full``) 7.
 
 CPU time on a shared machine moves by a third between two samples of the same import.
-``--instructions`` (not in CI: it needs valgrind, about 3 minutes on 2 cores) counts instead the
-instructions ``import app`` executes (valgrind's cachegrind, the interpreter's start-up taken
-out), for the floor, the libraries' floors and every function: one run, the same figure each time.
+``--instructions`` (``bench_instructions`` in ``run_all``; needs valgrind, about 3 minutes on 2
+cores) counts instead the instructions ``import app`` executes (valgrind's cachegrind, the
+interpreter's start-up taken out), for the floor, the libraries' floors and every function: one
+run, the same figure each time.
 
 The libraries' floors (``LIBRARIES``): the floor plus what the brief requires of a function of
 each trigger beyond it, with one model and one handler of our own: pydantic (a scheduled job's

@@ -146,18 +146,31 @@ class Sample:
         return self.cpu + self.first
 
 
-def sample(code_dir: Path, env: dict[str, str], event: Any) -> Sample:
-    """One cold start from ``code_dir``: ``import app``, then ``app.handler(event, context)``."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(event, f)
+def child_env(code_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    """A cold start's environment: the function's, the layer and its code on the path, bytecode on."""
     child = {
         **os.environ,
         **env,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "loyalty"), str(code_dir)]),
-        "BENCH_EVENT": f.name,
     }
     for name in ("POWERTOOLS_TRACE_DISABLED", "PYTHONDONTWRITEBYTECODE"):
         child.pop(name, None)
+    return child
+
+
+def code_dirs(functions: dict[str, Any]) -> dict[str, str]:
+    """Code dir -> the (first) function that runs it, whose environment its samples take."""
+    by_code: dict[str, str] = {}
+    for logical, fn in sorted(functions.items()):
+        by_code.setdefault(str(fn["Properties"]["CodeUri"]), logical)
+    return by_code
+
+
+def sample(code_dir: Path, env: dict[str, str], event: Any) -> Sample:
+    """One cold start from ``code_dir``: ``import app``, then ``app.handler(event, context)``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(event, f)
+    child = {**child_env(code_dir, env), "BENCH_EVENT": f.name}
     try:
         proc = subprocess.run(  # noqa: S603 - this interpreter, a constant probe
             [sys.executable, "-X", "importtime", "-c", _PROBE],
@@ -313,9 +326,7 @@ def _ratios(floors: list[Sample], samples: dict[str, list[Sample]]) -> dict[str,
 def main(quick: bool = True) -> dict[str, Any]:
     runs = 1 if quick else 7
     functions = resources_of(load(), "AWS::Serverless::Function")
-    by_code: dict[str, str] = {}  # code dir -> the (first) function that runs it, for its environment
-    for logical, fn in sorted(functions.items()):
-        by_code.setdefault(str(fn["Properties"]["CodeUri"]), logical)
+    by_code = code_dirs(functions)
     missing = sorted(set(by_code) - set(FIRST_EVENTS))
     assert not missing, f"no first event for {missing}"
     started = time.perf_counter()
@@ -368,17 +379,10 @@ _IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 def instructions(code_dir: Path, env: dict[str, str], statement: str = "import app") -> int:
     """The instructions ``statement`` executes in a fresh interpreter from ``code_dir`` (cachegrind)."""
-    child = {
-        **os.environ,
-        **env,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "loyalty"), str(code_dir)]),
-    }
-    for name in ("POWERTOOLS_TRACE_DISABLED", "PYTHONDONTWRITEBYTECODE"):
-        child.pop(name, None)
     valgrind = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
     proc = subprocess.run(  # noqa: S603 - valgrind on this interpreter, a constant statement
         [*valgrind, sys.executable, "-c", statement],
-        env=child,
+        env=child_env(code_dir, env),
         cwd=code_dir,
         capture_output=True,
         text=True,
@@ -395,9 +399,7 @@ def main_instructions() -> dict[str, Any]:
     from concurrent.futures import ThreadPoolExecutor
 
     functions = resources_of(load(), "AWS::Serverless::Function")
-    by_code: dict[str, str] = {}
-    for logical, fn in sorted(functions.items()):
-        by_code.setdefault(str(fn["Properties"]["CodeUri"]), logical)
+    by_code = code_dirs(functions)
     floor_dir = ROOT / "bench" / "hello_floor"
     for path in (ROOT / "layers" / "loyalty", ROOT / "bench", *(ROOT / uri for uri in by_code)):
         compileall.compile_dir(path, quiet=1)
